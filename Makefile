@@ -1,0 +1,46 @@
+# Everything a fresh Debian machine needs, in two commands: `make quickstart` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SHARED ?= ../shared/data
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: quickstart test test-fast data wordnet install clean
+
+quickstart: install wordnet data
+	$(VENV)/bin/cohesive wsd evaluate --config configs/wsd_baselines.yaml
+
+test: install wordnet data
+	$(PY) -m pytest -q
+
+test-fast: install wordnet data
+	$(PY) -m pytest -q -m "not slow"
+
+install: $(VENV)/.installed
+
+# torch is pinned here (a CPU wheel lies on these machines; a looser range pulls a multi-GB CUDA build);
+# the package itself only asks for torch>=2.3.
+$(VENV)/.installed: pyproject.toml
+	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+# WordNet 3.0 from Debian when no copy is found (explicit $$WORDNET_DIR, NLTK data, /usr/share/wordnet).
+wordnet: install
+	@$(PY) -m cohesive.lexicon.locate >/dev/null 2>&1 || { \
+	  echo "WordNet not found: installing Debian's wordnet-base wordnet-sense-index"; \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index; }; }
+	@$(PY) -m cohesive.lexicon.locate
+
+# ./data -> ../shared/data when present; otherwise say where to get the data.
+data:
+	@if [ -n "$$COHESIVE_DATA" ] || [ -e data ]; then :; \
+	elif [ -d $(SHARED) ]; then ln -s $(SHARED) data && echo "linked ./data -> $(SHARED)"; \
+	else cat docs/DATA.md; exit 2; fi
+
+clean:
+	rm -rf $(VENV) runs build src/*.egg-info

@@ -1,0 +1,39 @@
+"""The `cohesive` command line. Each part of the architecture registers its own subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from cohesive import __version__
+from cohesive.errors import CohesiveError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cohesive.wsd import commands as wsd_commands
+
+    parser = argparse.ArgumentParser(prog="cohesive", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cohesive {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    wsd_commands.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes print one line and exit 2; bugs keep their traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except CohesiveError as exc:
+        print(f"cohesive: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cohesive: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

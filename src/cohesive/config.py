@@ -1,0 +1,87 @@
+"""One dataclass per stage, loaded from YAML under `configs/` and overridden from the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from cohesive.errors import CohesiveError
+
+C = TypeVar("C")
+
+
+def load_config(cls: type[C], path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> C:
+    """Build `cls` from a YAML file (optional) and `key: value` overrides; unknown keys are errors."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_read_yaml(Path(path)))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise CohesiveError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _coerce(v, hints[k], k) for k, v in values.items()})
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """`["lr=1e-4", "datasets=[SE07,ALL]"]` -> `{"lr": 1e-4, "datasets": ["SE07", "ALL"]}` (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise CohesiveError(f"override {pair!r} is not KEY=VALUE")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+def dump_config(config: Any, path: Path) -> None:
+    """Write a config next to the results it produced, so every run can be repeated."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CohesiveError(f"config file {path} not found")
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise CohesiveError(f"config file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(loaded, dict):
+        raise CohesiveError(f"config file {path} must hold a mapping of options")
+    return loaded
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """Apply the light conversions YAML and the CLI need (str -> Path, scalar -> list, int -> float)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Path:
+        return Path(value)
+    if origin in (list, tuple):
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return [_coerce(v, args[0], name) for v in items] if args else list(items)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise CohesiveError(f"option {name}={value!r} should be {hint.__name__}")
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value

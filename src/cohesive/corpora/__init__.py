@@ -1,0 +1,1 @@
+"""Corpus readers: the Raganato WSD format, plain text and GLUE."""

@@ -1,0 +1,57 @@
+"""Where data lives: `$COHESIVE_DATA` (default `./data`), laid out like `../shared/data`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cohesive.errors import DataError
+
+#: Short names of the Raganato framework's evaluation sets -> their folder/prefix names.
+WSD_DATASETS = {
+    "SE2": "senseval2",
+    "SE3": "senseval3",
+    "SE07": "semeval2007",
+    "SE13": "semeval2013",
+    "SE15": "semeval2015",
+    "ALL": "ALL",
+}
+DATA_HELP = "see docs/DATA.md (Raganato framework: http://lcl.uniroma1.it/wsdeval)"
+
+
+def data_root() -> Path:
+    """The data folder: `$COHESIVE_DATA` if set, else `./data`."""
+    return Path(os.environ.get("COHESIVE_DATA", "data"))
+
+
+def wsd_dataset_name(name: str) -> str:
+    """Map `SE07`, `semeval2007` (any case) to the framework's folder name."""
+    upper = {k.upper(): v for k, v in WSD_DATASETS.items()}
+    lower = {v.lower(): v for v in WSD_DATASETS.values()}
+    key = name.strip()
+    if key.upper() in upper:
+        return upper[key.upper()]
+    if key.lower() in lower:
+        return lower[key.lower()]
+    raise DataError(f"unknown WSD dataset {name!r}; choose from {', '.join(WSD_DATASETS)}")
+
+
+def wsd_prefix(name: str) -> Path:
+    """Path prefix (ConSeC convention) of an evaluation set, e.g. `data/wsd/.../semeval2007/semeval2007`."""
+    folder = wsd_dataset_name(name)
+    prefix = data_root() / "wsd" / "Evaluation_Datasets" / folder / folder
+    _require(prefix)
+    return prefix
+
+
+def semcor_prefix() -> Path:
+    """Path prefix of SemCor 3.0 in Raganato format."""
+    prefix = data_root() / "wsd" / "Training_Corpora" / "SemCor" / "semcor"
+    _require(prefix)
+    return prefix
+
+
+def _require(prefix: Path) -> None:
+    data = prefix.with_name(prefix.name + ".data.xml")
+    if not data.is_file():
+        raise DataError(f"{data} not found; set $COHESIVE_DATA or run `make data` ({DATA_HELP})")

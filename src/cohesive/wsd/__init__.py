@@ -1,0 +1,1 @@
+"""Word sense disambiguation: scorer, baselines, context-gloss models and prediction."""

@@ -1,0 +1,74 @@
+"""`cohesive wsd ...` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from cohesive.config import dump_config, load_config, parse_overrides
+from cohesive.wsd.scorer import Report, score_files
+
+console = Console()
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    wsd = commands.add_parser("wsd", help="word sense disambiguation").add_subparsers(dest="wsd_command", required=True)
+
+    score = wsd.add_parser("score", help="score a key file against a gold key file (official scorer semantics)")
+    score.add_argument("gold", help="gold key file (id key [key ...] per line)")
+    score.add_argument("predicted", help="system key file")
+    score.add_argument("--json", action="store_true", help="print the full report as JSON")
+    score.set_defaults(handler=run_score)
+
+    evaluate = wsd.add_parser("evaluate", help="evaluate knowledge-based baselines on the Raganato framework")
+    evaluate.add_argument("--config", help="YAML file of WsdEvalConfig options (configs/wsd_baselines.yaml)")
+    evaluate.add_argument("--method", dest="methods", nargs="+", metavar="METHOD",
+                          help="first-sense, lesk and/or mfs (SemCor most frequent sense)")
+    evaluate.add_argument("--datasets", nargs="+", metavar="NAME", help="SE2 SE3 SE07 SE13 SE15 ALL")
+    evaluate.add_argument("--output-dir", help="where key files and results go")
+    evaluate.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def run_score(args: argparse.Namespace) -> None:
+    result = score_files(args.gold, args.predicted)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return
+    print_report(result)
+
+
+def print_report(result: Report) -> None:
+    table = Table("subset", "P", "R", "F1", "gold", "answered")
+    rows = [("overall", result.overall)] + list(result.by_dataset.items()) + [(f"POS {k}", v) for k, v in result.by_pos.items()]
+    for name, s in rows:
+        table.add_row(name, f"{100 * s.precision:.1f}", f"{100 * s.recall:.1f}", f"{100 * s.f1:.1f}", str(s.gold), str(s.answered))
+    console.print(table)
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from cohesive.lexicon import lexicon
+    from cohesive.paths import semcor_prefix
+    from cohesive.wsd.baselines import METHODS, build_baseline
+    from cohesive.wsd.evaluate import WsdEvalConfig, evaluate_system, results_markdown
+
+    overrides = {"methods": args.methods, "datasets": args.datasets, "output_dir": args.output_dir, **parse_overrides(args.set)}
+    config = load_config(WsdEvalConfig, args.config, overrides)
+    unknown = [m for m in config.methods if m not in METHODS]
+    if unknown:
+        from cohesive.errors import CohesiveError
+
+        raise CohesiveError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    dump_config(config, config.output_dir / "config.yaml")
+    lex = lexicon()
+    systems = {}
+    for method in config.methods:
+        system = build_baseline(method, lex, semcor_prefix() if method == "mfs" else None)
+        systems[method] = evaluate_system(system.predict, method, config.datasets, config.output_dir)
+    table = results_markdown(systems)
+    (config.output_dir / "results.md").write_text(table)
+    console.print(f"F1 (%) on the Raganato framework; key files under {config.output_dir}/")
+    print(table)
