@@ -37,7 +37,12 @@ def wsd_dataset_name(name: str) -> str:
 
 
 def wsd_prefix(name: str) -> Path:
-    """Path prefix (ConSeC convention) of an evaluation set, e.g. `data/wsd/.../semeval2007/semeval2007`."""
+    """Path prefix (ConSeC convention) of an evaluation set: a framework name (`SE07`) resolves to
+    `data/wsd/Evaluation_Datasets/semeval2007/semeval2007`; a path prefix of your own is kept."""
+    if "/" in name or Path(f"{name}.data.xml").is_file():
+        prefix = Path(name[: -len(".data.xml")] if name.endswith(".data.xml") else name)
+        _require(prefix)
+        return prefix
     folder = wsd_dataset_name(name)
     prefix = data_root() / "wsd" / "Evaluation_Datasets" / folder / folder
     _require(prefix)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cohesive.corpora.raganato import Instance, iter_instances, read_gold, write_keys
-from cohesive.errors import DataError
-from cohesive.paths import wsd_dataset_name, wsd_prefix
+from cohesive.corpora.raganato import Instance, data_path, iter_instances, read_gold, write_keys
+from cohesive.errors import CohesiveError, DataError
+from cohesive.lexicon.wordnet import wordnet_pos
+from cohesive.paths import wsd_prefix
 from cohesive.wsd.scorer import Report, report
 
 DATASET_ORDER = ["SE07", "SE2", "SE3", "SE13", "SE15", "ALL"]
@@ -33,11 +34,20 @@ def predict_dataset(prefix: Path, predict: Callable[[Instance], str | None], des
     predicted: dict[str, list[str]] = {}
     ids: list[str] = []
     for instance in tqdm(iter_instances(prefix), desc=desc, unit=" inst", leave=False, disable=None):
+        check_instance_pos(instance, prefix)
         ids.append(instance.id)
         answer = predict(instance)
         if answer is not None:
             predicted[instance.id] = [answer]
     return predicted, read_gold(prefix, ids)
+
+
+def check_instance_pos(instance: Instance, prefix: Path) -> None:
+    """Instances must carry a WordNet POS; anything else would silently get no candidates."""
+    try:
+        wordnet_pos(instance.pos)
+    except CohesiveError as exc:
+        raise DataError(f"{data_path(prefix)}: instance {instance.id}: {exc}") from None
 
 
 def evaluate_system(predict: Callable[[Instance], str | None], name: str, datasets: list[str],
@@ -47,10 +57,10 @@ def evaluate_system(predict: Callable[[Instance], str | None], name: str, datase
         raise DataError("no datasets to evaluate")
     reports: dict[str, Report] = {}
     for dataset in datasets:
-        folder = wsd_dataset_name(dataset)
-        predicted, gold = predict_dataset(wsd_prefix(folder), predict, f"{name} {folder}")
-        write_keys(output_dir / name / f"{folder}.key.txt", predicted.items())
-        reports[SHORT_NAME[folder]] = report(gold, predicted)
+        prefix = wsd_prefix(dataset)
+        predicted, gold = predict_dataset(prefix, predict, f"{name} {prefix.name}")
+        write_keys(output_dir / name / f"{prefix.name}.key.txt", predicted.items())
+        reports[SHORT_NAME.get(prefix.name, prefix.name)] = report(gold, predicted)
     (output_dir / name / "results.json").write_text(
         json.dumps({k: v.as_dict() for k, v in reports.items()}, indent=2))
     (output_dir / name / "results.md").write_text(results_markdown({name: reports}))
@@ -59,7 +69,8 @@ def evaluate_system(predict: Callable[[Instance], str | None], name: str, datase
 
 def results_markdown(systems: dict[str, dict[str, Report]]) -> str:
     """F1 table (rows = systems, columns = datasets, then ALL per POS), as in the WSD literature."""
-    datasets = [d for d in DATASET_ORDER if any(d in r for r in systems.values())]
+    seen = [d for r in systems.values() for d in r]
+    datasets = [d for d in DATASET_ORDER if d in seen] + sorted({d for d in seen if d not in DATASET_ORDER})
     pos_cols = ["NOUN", "VERB", "ADJ", "ADV"]
     header = ["system", *datasets] + ([f"ALL {p}" for p in pos_cols] if any("ALL" in r for r in systems.values()) else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -1,0 +1,1 @@
+"""Neural knowledge distillation: several teacher MLMs -> one compact student MLM."""

@@ -1,0 +1,74 @@
+"""Masked-LM helpers shared by teachers, students and LMGC-M.
+
+The vocabulary projection (hidden x 30k) dominates the cost of an MLM step on CPU, so logits are
+computed only at the masked positions: encoder -> hidden at masked positions -> MLM head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cohesive.errors import CohesiveError
+
+IGNORE = -100
+
+
+def mask_tokens(input_ids: torch.Tensor, tokenizer, mlm_probability: float = 0.15,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking: choose `mlm_probability` of the non-special tokens; 80% -> [MASK], 10% -> random, 10% kept.
+
+    Returns (masked input ids, labels with -100 where nothing is predicted). Deterministic for a seeded generator.
+    """
+    labels = input_ids.clone()
+    special = torch.tensor(
+        [tokenizer.get_special_tokens_mask(row, already_has_special_tokens=True) for row in input_ids.tolist()],
+        dtype=torch.bool)
+    chosen = (torch.rand(input_ids.shape, generator=generator) < mlm_probability) & ~special
+    labels[~chosen] = IGNORE
+    masked = input_ids.clone()
+    to_mask = chosen & (torch.rand(input_ids.shape, generator=generator) < 0.8)
+    masked[to_mask] = tokenizer.mask_token_id
+    to_random = chosen & ~to_mask & (torch.rand(input_ids.shape, generator=generator) < 0.5)
+    random_ids = torch.randint(len(tokenizer), input_ids.shape, generator=generator)
+    masked[to_random] = random_ids[to_random]
+    return masked, labels
+
+
+@dataclass
+class MaskedOutputs:
+    """Outputs at the masked positions only, in row-major order of `labels != -100`."""
+
+    logits: torch.Tensor  # [n, vocab]
+    gold: torch.Tensor  # [n]
+    hidden: torch.Tensor  # [n, hidden]: last hidden state at those positions
+
+
+def mlm_head(model: nn.Module) -> nn.Module:
+    """The module mapping last hidden states to vocabulary logits, for the common MLM families."""
+    for name in ("cls", "lm_head", "predictions", "generator_lm_head"):
+        head = getattr(model, name, None)
+        if head is not None:
+            if name == "generator_lm_head":  # ELECTRA: transform, then projection
+                return nn.Sequential(model.generator_predictions, head)
+            return head
+    if hasattr(model, "vocab_projector"):  # DistilBERT
+        return nn.Sequential(model.vocab_transform, model.activation, model.vocab_layer_norm, model.vocab_projector)
+    raise CohesiveError(f"{type(model).__name__} has no masked-LM head that cohesive knows; use an AutoModelForMaskedLM")
+
+
+def masked_lm_outputs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      labels: torch.Tensor) -> MaskedOutputs:
+    """Encoder on the whole batch, vocabulary logits only where `labels != -100`."""
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    where = labels != IGNORE
+    selected = hidden[where]
+    return MaskedOutputs(logits=mlm_head(model)(selected), gold=labels[where], hidden=selected)
+
+
+def mlm_loss(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the masked positions (same value as the full-vocabulary loss, much cheaper)."""
+    out = masked_lm_outputs(model, input_ids, attention_mask, labels)
+    return nn.functional.cross_entropy(out.logits, out.gold)

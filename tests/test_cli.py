@@ -1,0 +1,108 @@
+"""The CLI: user mistakes give one clear line on stderr and exit code 2, never a traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cohesive.cli import main
+from cohesive.corpora.raganato import read_sentences, write_corpus
+from cohesive.paths import wsd_prefix
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, needle):
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cohesive: error:") and needle in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_score_prints_the_table(capsys, data_root):
+    gold = wsd_prefix("SE07").with_name("semeval2007.gold.key.txt")
+    code, out, _ = run_cli(capsys, "wsd", "score", str(gold), str(gold))
+    assert code == 0 and "100.0" in out and "NOUN" in out
+
+
+def test_score_json(capsys, data_root):
+    import json
+
+    gold = wsd_prefix("ALL").with_name("ALL.gold.key.txt")
+    code, out, _ = run_cli(capsys, "wsd", "score", str(gold), str(gold), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["overall"]["f1"] == 1.0 and result["by_dataset"]["semeval2015"]["gold"] == 1022
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "wsd", "score", str(tmp_path / "gold.txt"), str(tmp_path / "p.txt"))
+    assert_one_line_error(code, err, "gold.txt not found")
+
+
+def test_malformed_key_line(capsys, tmp_path):
+    (tmp_path / "gold.txt").write_text("a bank%1:14:00::\nb\n")
+    code, _, err = run_cli(capsys, "wsd", "score", str(tmp_path / "gold.txt"), str(tmp_path / "gold.txt"))
+    assert_one_line_error(code, err, "gold.txt:2:")
+
+
+def test_malformed_xml(capsys, tmp_path):
+    (tmp_path / "x.data.xml").write_text("<corpus><text id='d'><sentence id='s'>\n<wf>oops</sentence>")
+    (tmp_path / "x.gold.key.txt").write_text("")
+    code, _, err = run_cli(capsys, "wsd", "evaluate", "--datasets", str(tmp_path / "x"), "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(code, err, "x.data.xml:2:")
+
+
+def _mini_dataset(tmp_path: Path, gold: dict, pos: str | None = None) -> Path:
+    sentence = next(read_sentences(wsd_prefix("SE07")))
+    if pos:
+        sentence.tokens[9] = sentence.tokens[9].__class__(sentence.tokens[9].text, "refer", pos, sentence.tokens[9].id)
+    write_corpus(tmp_path / "mini", [sentence], gold)
+    return tmp_path / "mini"
+
+
+def test_gold_id_absent_from_data(capsys, tmp_path, data_root):
+    prefix = _mini_dataset(tmp_path, {"d000.s000.t000": ["refer%2:32:01::"], "d9.s9.t9": ["bank%1:14:00::"]})
+    code, _, err = run_cli(capsys, "wsd", "evaluate", "--datasets", str(prefix), "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(code, err, "absent from")
+
+
+def test_unknown_pos(capsys, tmp_path, data_root):
+    prefix = _mini_dataset(tmp_path, {"d000.s000.t000": ["refer%2:32:01::"]}, pos="PROPN")
+    code, _, err = run_cli(capsys, "wsd", "evaluate", "--datasets", str(prefix), "--output-dir", str(tmp_path / "o"))
+    assert_one_line_error(code, err, "unknown POS 'PROPN'")
+
+
+def test_evaluate_own_dataset_writes_keys_and_table(capsys, tmp_path, data_root):
+    prefix = _mini_dataset(tmp_path, {"d000.s000.t000": ["refer%2:32:01::"]})
+    code, out, _ = run_cli(capsys, "wsd", "evaluate", "--datasets", str(prefix), "--method", "first-sense", "lesk",
+                           "--output-dir", str(tmp_path / "o"))
+    assert code == 0 and "| first-sense |" in out and "| lesk |" in out
+    assert (tmp_path / "o" / "first-sense" / "mini.key.txt").is_file()
+    assert (tmp_path / "o" / "config.yaml").read_text().startswith("methods:")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["wsd", "evaluate", "--method", "magic"], "unknown method(s) magic"),
+    (["wsd", "evaluate", "--datasets", "SE99"], "unknown WSD dataset 'SE99'"),
+    (["wsd", "evaluate", "--config", "nope.yaml"], "config file nope.yaml not found"),
+    (["wsd", "evaluate", "--set", "bogus=1"], "unknown WsdEvalConfig option(s): bogus"),
+])
+def test_bad_options(capsys, tmp_path, argv, needle):
+    code, _, err = run_cli(capsys, *argv, "--output-dir", str(tmp_path))
+    assert_one_line_error(code, err, needle)
+
+
+def test_wordnet_missing(tmp_path):
+    env = {**os.environ, "WORDNET_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "cohesive.cli", "wsd", "evaluate", "--datasets", "SE07",
+                             "--output-dir", str(tmp_path / "o")], env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"cohesive: error: {tmp_path} is not a WordNet 3.0 dict folder "
+                                                  "(needs index.sense, data.noun, data.verb, data.adj, data.adv, "
+                                                  "index.noun, index.verb, index.adj, index.adv)"]
