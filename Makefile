@@ -30,11 +30,11 @@ $(VENV)/.installed: pyproject.toml
 
 # WordNet 3.0 from Debian when no copy is found (explicit $$WORDNET_DIR, NLTK data, /usr/share/wordnet).
 wordnet: install
-	@$(PY) -m cohesive.lexicon.locate >/dev/null 2>&1 || { \
+	@$(PY) -c "from cohesive.lexicon.locate import main; raise SystemExit(main())" >/dev/null 2>&1 || { \
 	  echo "WordNet not found: installing Debian's wordnet-base wordnet-sense-index"; \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index \
 	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index; }; }
-	@$(PY) -m cohesive.lexicon.locate
+	@$(PY) -c "from cohesive.lexicon.locate import main; raise SystemExit(main())"
 
 # ./data -> ../shared/data when present; otherwise say where to get the data.
 data:

@@ -4,7 +4,7 @@ Order: an explicit path or `$WORDNET_DIR`; NLTK's data path (`nltk.download('wor
 Debian/Ubuntu's `/usr/share/wordnet` (packages `wordnet-base wordnet-sense-index`).
 A plain folder is turned into a private NLTK-style copy under the cache directory, because
 Debian omits `lexnames` (which NLTK's reader needs) and NLTK >= 3.9 reads only folders on its
-data path. `python -m cohesive.lexicon.locate` prints the folder in use (exit 2 if none).
+data path. `main()` prints the folder in use (exit 2 if none); `make wordnet` uses it.
 """
 
 from __future__ import annotations
