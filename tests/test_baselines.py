@@ -1,6 +1,5 @@
 """Knowledge-based baselines on the real framework: WordNet first sense reproduces the literature."""
 
-import pytest
 
 from cohesive.corpora.raganato import Instance, Sentence, Token
 from cohesive.wsd.baselines import ExtendedLesk, FirstSense

@@ -11,12 +11,14 @@ from cohesive.errors import CohesiveError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cohesive.distill import commands as distill_commands
     from cohesive.wsd import commands as wsd_commands
 
     parser = argparse.ArgumentParser(prog="cohesive", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cohesive {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     wsd_commands.register(commands)
+    distill_commands.register(commands)
     return parser
 
 

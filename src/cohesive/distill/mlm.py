@@ -6,6 +6,8 @@ computed only at the masked positions: encoder -> hidden at masked positions -> 
 
 from __future__ import annotations
 
+import math
+import types
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +68,37 @@ def masked_lm_outputs(model: nn.Module, input_ids: torch.Tensor, attention_mask:
     where = labels != IGNORE
     selected = hidden[where]
     return MaskedOutputs(logits=mlm_head(model)(selected), gold=labels[where], hidden=selected)
+
+
+def route_forward_to_masked_outputs(model: nn.Module) -> nn.Module:
+    """Make `model(input_ids=, attention_mask=, labels=)` return :class:`MaskedOutputs`.
+
+    Data-parallel wrappers (DDP, accelerate) synchronise gradients only through `forward()`, so the
+    cheap masked-position path must *be* the forward of the model they wrap. Saved checkpoints are
+    unaffected: only this in-memory instance changes.
+    """
+    model.forward = types.MethodType(
+        lambda self, input_ids, attention_mask, labels: masked_lm_outputs(self, input_ids, attention_mask, labels), model)
+    return model
+
+
+@torch.no_grad()
+def masked_lm_metrics(model: nn.Module, input_ids: torch.Tensor, labels: torch.Tensor,
+                      batch_size: int = 32) -> dict[str, float]:
+    """Loss, perplexity and top-1 accuracy over pre-masked blocks; fixed masks make models comparable."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    for start in range(0, len(input_ids), batch_size):
+        ids = input_ids[start:start + batch_size].to(device)
+        out = masked_lm_outputs(model, ids, torch.ones_like(ids), labels[start:start + batch_size].to(device))
+        total += nn.functional.cross_entropy(out.logits.float(), out.gold, reduction="sum").item()
+        correct += (out.logits.argmax(-1) == out.gold).sum().item()
+        count += out.gold.numel()
+    model.train(was_training)
+    loss = total / max(count, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "top1": correct / max(count, 1), "tokens": count}
 
 
 def mlm_loss(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cohesive.corpora.raganato import Instance, gold_path, iter_instances, read_keys
 from cohesive.errors import CohesiveError
-from cohesive.lexicon.wordnet import Lexicon, Sense, wordnet_pos
+from cohesive.lexicon.wordnet import Lexicon, wordnet_pos
 
 CONTENT_POS = {"NOUN", "VERB", "ADJ", "ADV"}
 _WORD = re.compile(r"[a-z][a-z'-]+")

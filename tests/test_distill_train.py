@@ -1,0 +1,106 @@
+"""Student training on the cache: reloadable output, exact resume, 2-process DDP, every mode."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+from transformers import AutoModelForMaskedLM, TrainerCallback
+
+from cohesive.config import dump_config
+from cohesive.corpora.text import corpus_fingerprint, mixed_texts, tokenize_blocks
+from cohesive.distill.cache import CacheError, build_cache
+from cohesive.distill.teachers import load_teachers
+from cohesive.distill.train import DistillTrainConfig, train_student
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory, tiny_teachers, tokenizer) -> Path:
+    directory = tmp_path_factory.mktemp("cache")
+    teachers, _ = load_teachers([str(p) for p in tiny_teachers])
+    texts = mixed_texts(["wordnet"], "train", 48)
+    blocks = tokenize_blocks(texts, tokenizer, 32)
+    build_cache(blocks, tokenizer, teachers, directory, corpus_fingerprint=corpus_fingerprint(texts), shard_size=16)
+    tokenizer.save_pretrained(directory / "tokenizer")
+    return directory
+
+
+def tiny_config(cache_dir: Path, output_dir: Path, **changes) -> DistillTrainConfig:
+    config = DistillTrainConfig(cache_dir=cache_dir, output_dir=output_dir, student_layers=1, student_hidden=32,
+                                student_heads=2, heldout_domains=["wordnet"], heldout_per_domain=6, max_steps=6,
+                                eval_steps=3, save_steps=3, logging_steps=1, batch_size=4, seed=7)
+    return replace(config, **changes)
+
+
+def test_cached_training_logs_weights_and_saves_a_reloadable_student(cache_dir, tmp_path):
+    metrics = train_student(tiny_config(cache_dir, tmp_path / "s"))
+    assert set(metrics) == {"eval_loss", "eval_perplexity", "eval_top1", "eval_tokens"}
+    reloaded = AutoModelForMaskedLM.from_pretrained(tmp_path / "s")
+    assert reloaded.config.num_hidden_layers == 1 and (tmp_path / "s" / "model.safetensors").is_file()
+    assert not (tmp_path / "s" / "training_args.bin").exists()
+    logged = [json.loads(line) for line in (tmp_path / "s" / "metrics.jsonl").read_text().splitlines()]
+    train_lines = [r for r in logged if "loss" in r]
+    assert {"weight_0", "weight_1", "weight_2", "weight_entropy", "kd", "mlm"} <= set(train_lines[0])
+    assert pytest.approx(1.0, abs=1e-5) == sum(train_lines[0][f"weight_{k}"] for k in range(3))
+    assert [r["step"] for r in logged if "eval_loss" in r] == [3, 6]
+
+
+class Crash(RuntimeError):
+    pass
+
+
+class CrashAfterCheckpoint(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise Crash("simulated kill after the step-3 checkpoint")
+
+
+def test_interrupted_run_resumes_to_the_same_weights_and_loss(cache_dir, tmp_path):
+    straight = train_student(tiny_config(cache_dir, tmp_path / "straight"))
+    with pytest.raises(Crash):
+        train_student(tiny_config(cache_dir, tmp_path / "resumed"), callbacks=[CrashAfterCheckpoint()])
+    assert (tmp_path / "resumed" / "checkpoint-3").is_dir() and not (tmp_path / "resumed" / "checkpoint-6").exists()
+    resumed = train_student(tiny_config(cache_dir, tmp_path / "resumed"))
+    assert resumed == straight
+    digest = lambda d: (d / "weights_digest.rank0.txt").read_text()  # noqa: E731
+    assert digest(tmp_path / "resumed") == digest(tmp_path / "straight")
+
+
+@pytest.mark.parametrize("changes", [{"mode": "mlm"}, {"mode": "online", "alpha_cos": 1.0},
+                                     {"confidence": "uniform", "teacher_subset": [1]},
+                                     {"confidence": "neg_entropy", "weighting": "softmax"}])
+def test_every_mode_trains(cache_dir, tmp_path, changes):
+    metrics = train_student(tiny_config(cache_dir, tmp_path / "m", max_steps=2, eval_steps=2, save_steps=2, **changes))
+    assert metrics["eval_loss"] > 0
+
+
+def test_online_students_can_be_initialised_from_a_teacher(cache_dir, tmp_path, tiny_teachers):
+    metrics = train_student(tiny_config(cache_dir, tmp_path / "o", mode="online", student_from=str(tiny_teachers[0]),
+                                        max_steps=2, eval_steps=2, save_steps=2))
+    assert AutoModelForMaskedLM.from_pretrained(tmp_path / "o").config.num_hidden_layers == 1
+    assert metrics["eval_top1"] >= 0
+
+
+def test_cache_at_another_temperature_is_refused(cache_dir, tmp_path):
+    with pytest.raises(CacheError, match="T=2.0.*T=3.0"):
+        train_student(tiny_config(cache_dir, tmp_path / "t", temperature=3.0))
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_keeps_identical_weights(cache_dir, tmp_path):
+    config = tiny_config(cache_dir, tmp_path / "ddp", max_steps=3, eval_steps=3, save_steps=3)
+    dump_config(config, tmp_path / "ddp.yaml")
+    assert yaml.safe_load((tmp_path / "ddp.yaml").read_text())["batch_size"] == 4
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                             "29533", "-m", "cohesive.cli", "distill", "train", "--config", str(tmp_path / "ddp.yaml")],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    digests = [(tmp_path / "ddp" / f"weights_digest.rank{r}.txt").read_text() for r in (0, 1)]
+    assert digests[0] == digests[1]
+    state = json.loads((tmp_path / "ddp" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
