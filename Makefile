@@ -8,8 +8,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: quickstart test test-fast data wordnet install clean
 
+COHESIVE := $(VENV)/bin/cohesive
+
+# The main job on the offline default, small budgets: WSD baselines, then teachers -> cache -> the
+# four-way distillation comparison (plot in results/quickstart/compare.png).
 quickstart: install wordnet data
-	$(VENV)/bin/cohesive wsd evaluate --config configs/wsd_baselines.yaml
+	$(COHESIVE) wsd evaluate --config configs/wsd_baselines.yaml
+	$(COHESIVE) teachers build --config configs/quickstart/teachers.yaml
+	$(COHESIVE) distill cache --config configs/quickstart/distill_cache.yaml
+	$(COHESIVE) distill compare --config configs/quickstart/distill_compare.yaml
 
 test: install wordnet data
 	$(PY) -m pytest -q
