@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 
 if "COHESIVE_DATA" not in os.environ and not (REPO / "data").exists() and (REPO.parent / "shared" / "data").is_dir():
     os.environ["COHESIVE_DATA"] = str(REPO.parent / "shared" / "data")

@@ -32,6 +32,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     evaluate.set_defaults(handler=run_evaluate)
 
+    from cohesive.wsd import lmgc_commands
+
+    lmgc_commands.register(wsd)
+
 
 def run_score(args: argparse.Namespace) -> None:
     result = score_files(args.gold, args.predicted)
