@@ -16,16 +16,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="cohesive", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cohesive {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show transformers' load reports and warnings")
     commands = parser.add_subparsers(dest="command", required=True)
     wsd_commands.register(commands)
     distill_commands.register(commands)
     return parser
 
 
+def quiet_transformers() -> None:
+    """transformers' per-load reports and weight-loading bars drown the results on a terminal."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes print one line and exit 2; bugs keep their traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_transformers()
     try:
         args.handler(args)
     except CohesiveError as exc:

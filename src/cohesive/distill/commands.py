@@ -8,7 +8,7 @@ import json
 from cohesive.config import dump_config, load_config, parse_overrides
 
 
-def _stage(parser: argparse.ArgumentParser, handler, default_config: str) -> None:
+def _stage(parser: argparse.ArgumentParser, handler, default_config: str | None) -> None:
     parser.add_argument("--config", default=default_config, help=f"YAML options (default {default_config})")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     parser.set_defaults(handler=handler)
@@ -26,6 +26,10 @@ def register(commands: argparse._SubParsersAction) -> None:
            run_cache, "configs/distill_cache.yaml")
     _stage(distill.add_parser("train", help="train a student from the cache (or online teachers, or plain MLM)"),
            run_train, "configs/distill_train.yaml")
+    evaluate = distill.add_parser("evaluate", help="held-out MLM loss/perplexity/top-1 of several models, same masks")
+    evaluate.add_argument("--models", nargs="+", metavar="MODEL", help="MLM checkpoints (teachers, students, LMGC models)")
+    evaluate.add_argument("--output", help="write JSON (and .md beside it) here")
+    _stage(evaluate, run_evaluate, None)
     _stage(distill.add_parser("compare", help="MLM only vs best single vs uniform vs confidence-weighted teachers"),
            run_compare, "configs/distill_compare.yaml")
 
@@ -50,6 +54,14 @@ def run_train(args: argparse.Namespace) -> None:
     config = load_config(DistillTrainConfig, args.config, parse_overrides(args.set))
     dump_config(config, config.output_dir / "distill_train.yaml")
     print(json.dumps(train_student(config), indent=2))
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from cohesive.distill.heldout import MlmEvalConfig, evaluate_models, results_markdown
+
+    config = load_config(MlmEvalConfig, args.config, {"models": args.models, "output": args.output,
+                                                      **parse_overrides(args.set)})
+    print(results_markdown(evaluate_models(config)))
 
 
 def run_compare(args: argparse.Namespace) -> None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cohesive.config import load_config
-from cohesive.distill.mlm import masked_lm_metrics
-from cohesive.distill.train import DistillTrainConfig, heldout_set, train_student
+from cohesive.distill.heldout import MlmEvalConfig, evaluate_models
+from cohesive.distill.train import DistillTrainConfig, train_student
 from cohesive.errors import CohesiveError
 
 VARIANTS = {
@@ -60,15 +60,14 @@ def run_compare(config: DistillCompareConfig) -> dict:
 
 
 def rank_teachers(config: DistillTrainConfig) -> list[dict]:
-    """Each cached teacher's held-out MLM metrics, best (lowest loss) first."""
+    """Each cached teacher's held-out MLM metrics on the students' held-out set, best (lowest loss) first."""
     from cohesive.distill.cache import TeacherCache
-    from cohesive.distill.teachers import load_teachers
 
     cache = TeacherCache(config.cache_dir)
-    loaded, tokenizer = load_teachers(cache.teacher_names)
-    heldout = heldout_set(config, tokenizer, cache.seq_len)
-    ranked = [{"index": i, "name": name, **masked_lm_metrics(model, heldout.input_ids, heldout.labels)}
-              for i, (name, model) in enumerate(loaded)]
+    rows = evaluate_models(MlmEvalConfig(models=cache.teacher_names, domains=config.heldout_domains,
+                                         per_domain=config.heldout_per_domain, seq_len=cache.seq_len,
+                                         mask_seed=config.heldout_mask_seed))
+    ranked = [{"index": i, "name": row.pop("model"), **row} for i, row in enumerate(rows)]
     return sorted(ranked, key=lambda t: t["loss"])
 
 

@@ -21,7 +21,8 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from cohesive.distill.cache import TEACHER_KEYS, CacheError, TeacherCache, collate_cached
 from cohesive.distill.losses import DistillLossConfig, TeacherTargets, dense_targets, distillation_loss, sparse_targets
-from cohesive.distill.mlm import mask_tokens, masked_lm_metrics, masked_lm_outputs, route_forward_to_masked_outputs
+from cohesive.distill.heldout import heldout_set
+from cohesive.distill.mlm import masked_lm_metrics, masked_lm_outputs, route_forward_to_masked_outputs
 from cohesive.distill.student import student_from_config, student_from_teacher
 from cohesive.distill.weighting import weight_stats
 from cohesive.errors import CohesiveError
@@ -130,29 +131,6 @@ class DistillTrainer(Trainer):
         return metrics
 
 
-@dataclass
-class MaskedBlocks(torch.utils.data.Dataset):
-    """Pre-masked blocks (masks fixed once, so every model is scored on the same positions)."""
-
-    input_ids: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
-
-
-def heldout_set(config: DistillTrainConfig, tokenizer, seq_len: int) -> MaskedBlocks:
-    """Mixed-domain held-out blocks with masks drawn once from a fixed seed."""
-    from cohesive.corpora.text import mixed_texts, tokenize_blocks
-
-    texts = mixed_texts(config.heldout_domains, "heldout", config.heldout_per_domain)
-    blocks = tokenize_blocks(texts, tokenizer, seq_len)
-    return MaskedBlocks(*mask_tokens(blocks, tokenizer, generator=torch.Generator().manual_seed(config.heldout_mask_seed)))
-
-
 class JsonlLogger(TrainerCallback):
     """Append every log line to `metrics.jsonl` (main process only)."""
 
@@ -228,7 +206,9 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
     config.output_dir.mkdir(parents=True, exist_ok=True)
     trainer = DistillTrainer(
         model=model, args=training_arguments(config), train_dataset=cache, data_collator=collate_cached,
-        eval_dataset=heldout_set(config, tokenizer, cache.seq_len), distill=config, teachers=teachers,
+        eval_dataset=heldout_set(config.heldout_domains, config.heldout_per_domain, tokenizer, cache.seq_len,
+                                 config.heldout_mask_seed),
+        distill=config, teachers=teachers,
         callbacks=[JsonlLogger(config.output_dir / "metrics.jsonl"), *(callbacks or [])],
     )
     last = get_last_checkpoint(str(config.output_dir)) if config.resume else None
