@@ -16,6 +16,7 @@ from cohesive.corpora.text import corpus_fingerprint, mixed_texts, tokenize_bloc
 from cohesive.distill.cache import CacheError, build_cache
 from cohesive.distill.teachers import load_teachers
 from cohesive.distill.train import DistillTrainConfig, train_student
+from cohesive.errors import CohesiveError
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,7 @@ def test_interrupted_run_resumes_to_the_same_weights_and_loss(cache_dir, tmp_pat
 
 
 @pytest.mark.parametrize("changes", [{"mode": "mlm"}, {"mode": "online", "alpha_cos": 1.0},
+                                     {"mode": "online", "kd_positions": "all"},
                                      {"confidence": "uniform", "teacher_subset": [1]},
                                      {"confidence": "neg_entropy", "weighting": "softmax"}])
 def test_every_mode_trains(cache_dir, tmp_path, changes):
@@ -83,6 +85,30 @@ def test_online_students_can_be_initialised_from_a_teacher(cache_dir, tmp_path, 
                                         max_steps=2, eval_steps=2, save_steps=2))
     assert AutoModelForMaskedLM.from_pretrained(tmp_path / "o").config.num_hidden_layers == 1
     assert metrics["eval_top1"] >= 0
+
+
+def test_kd_on_all_positions_counts_unmasked_tokens_but_mlm_only_masked(cache_dir, tmp_path):
+    import torch
+
+    from cohesive.distill.cache import TeacherCache, collate_cached
+    from cohesive.distill.mlm import IGNORE
+    from cohesive.distill.train import DistillTrainer
+
+    batch = collate_cached([TeacherCache(cache_dir)[0]])
+    trainer = DistillTrainer.__new__(DistillTrainer)
+    trainer.distill, trainer.special_ids = tiny_config(cache_dir, tmp_path), torch.tensor([0, 100, 101, 102, 103])
+    kd = trainer._kd_labels(batch)
+    masked = batch["labels"] != IGNORE
+    assert torch.equal(kd[masked], batch["labels"][masked])
+    visible = batch["input_ids"][~masked]
+    special = torch.isin(visible, trainer.special_ids)  # [CLS], [SEP] (also between packed texts)
+    assert torch.equal(kd[~masked], torch.where(special, IGNORE, visible))
+    assert kd[0, 0] == IGNORE and kd[0, -1] == IGNORE and (~special).sum() > 10
+
+
+def test_kd_on_all_positions_needs_online_teachers(cache_dir, tmp_path):
+    with pytest.raises(CohesiveError, match="kd_positions=all needs mode=online"):
+        train_student(tiny_config(cache_dir, tmp_path / "a", kd_positions="all"))
 
 
 def test_cache_at_another_temperature_is_refused(cache_dir, tmp_path):

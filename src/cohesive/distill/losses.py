@@ -145,17 +145,20 @@ def dense_targets(teacher_logits: Sequence[Tensor], gold: Tensor, config: Distil
     return targets
 
 
-def distillation_loss(student: MaskedOutputs, targets: TeacherTargets, config: DistillLossConfig) -> dict[str, Tensor]:
+def distillation_loss(student: MaskedOutputs, targets: TeacherTargets, config: DistillLossConfig,
+                      mlm_rows: Tensor | None = None) -> dict[str, Tensor]:
     """{"loss", "kd", "mlm", "cos"}: loss = alpha_ce T^2 KD + alpha_mlm CE(student, gold) + alpha_cos cos.
 
     The T^2 factor keeps the KD gradient on the scale of the CE gradient as T changes (Hinton et al.).
+    `mlm_rows` restricts the CE to the masked rows when KD also covers unmasked positions.
     """
     t = config.temperature
     if targets.ids is None:
         kd = dense_kd_loss(student.logits, targets.probs, targets.weights, t)
     else:
         kd = sparse_kd_loss(student.logits, targets.ids, targets.probs, targets.tail, targets.weights, t)
-    mlm = F.cross_entropy(student.logits.float(), student.gold) if student.gold.numel() else _zero(student.logits)
+    logits, gold = (student.logits, student.gold) if mlm_rows is None else (student.logits[mlm_rows], student.gold[mlm_rows])
+    mlm = F.cross_entropy(logits.float(), gold) if gold.numel() else _zero(student.logits)
     cos = cosine_hidden_loss(student.hidden, targets.hidden, targets.hidden_weights)
     loss = config.alpha_ce * t * t * kd + config.alpha_mlm * mlm + config.alpha_cos * cos
     return {"loss": loss, "kd": kd, "mlm": mlm, "cos": cos}

@@ -22,7 +22,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from cohesive.distill.cache import TEACHER_KEYS, CacheError, TeacherCache, collate_cached
 from cohesive.distill.losses import DistillLossConfig, TeacherTargets, dense_targets, distillation_loss, sparse_targets
 from cohesive.distill.heldout import heldout_set
-from cohesive.distill.mlm import masked_lm_metrics, masked_lm_outputs, route_forward_to_masked_outputs
+from cohesive.distill.mlm import IGNORE, masked_lm_metrics, masked_lm_outputs, route_forward_to_masked_outputs
 from cohesive.distill.student import student_from_config, student_from_teacher
 from cohesive.distill.weighting import weight_stats
 from cohesive.errors import CohesiveError
@@ -49,6 +49,7 @@ class DistillTrainConfig:
     alpha_ce: float = 5.0
     alpha_mlm: float = 2.0
     alpha_cos: float = 1.0
+    kd_positions: str = "masked"  # masked | all (every non-special token; online teachers only)
     temperature: float = 2.0
     confidence: str = "gold"  # gold | neg_entropy | max_prob | uniform
     weighting: str = "softmax"  # softmax | normalize
@@ -79,21 +80,25 @@ class DistillTrainConfig:
 class DistillTrainer(Trainer):
     """Trainer whose loss is the multi-teacher distillation objective (logits only at masked positions)."""
 
-    def __init__(self, *args, distill: DistillTrainConfig, teachers=None, **kwargs):
+    def __init__(self, *args, distill: DistillTrainConfig, teachers=None, special_ids=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.special_ids = torch.tensor(sorted(special_ids), dtype=torch.long)
         self.distill = distill
         self.teachers = teachers or []
         self.loss_config = distill.loss_config()
         self._running: dict[str, list[float]] = defaultdict(list)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        student = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=inputs["labels"])
+        labels = inputs["labels"]
+        predicted = self._kd_labels(inputs) if self.distill.kd_positions == "all" else labels
+        student = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=predicted)
         if self.distill.mode == "mlm":
             parts = {"mlm": F.cross_entropy(student.logits, student.gold)}
             parts["loss"] = self.distill.alpha_mlm * parts["mlm"]
         else:
-            targets = self._targets(inputs, student.hidden.shape[-1])
-            parts = distillation_loss(student, targets, self.loss_config)
+            targets = self._targets(inputs, predicted, student.hidden.shape[-1])
+            mlm_rows = (labels != IGNORE)[predicted != IGNORE] if predicted is not labels else None
+            parts = distillation_loss(student, targets, self.loss_config, mlm_rows)
             for name, value in weight_stats(targets.weights).items():
                 self._running[name].append(value)
             if targets.tail is not None:
@@ -103,13 +108,19 @@ class DistillTrainer(Trainer):
                 self._running[name].append(value.item())
         return (parts["loss"], student) if return_outputs else parts["loss"]
 
-    def _targets(self, inputs, student_width: int) -> TeacherTargets:
+    def _kd_labels(self, inputs) -> torch.Tensor:
+        """Gold at masked positions, the visible token at every other non-special one (KD on all positions)."""
+        ids, labels = inputs["input_ids"], inputs["labels"]
+        content = inputs["attention_mask"].bool() & ~torch.isin(ids, self.special_ids.to(ids.device))
+        return torch.where(labels != IGNORE, labels, torch.where(content, ids, IGNORE))
+
+    def _targets(self, inputs, positions: torch.Tensor, student_width: int) -> TeacherTargets:
         if self.distill.mode == "cached":
             subset = self.distill.teacher_subset
             batch = {k: inputs[k][:, subset] if subset is not None else inputs[k] for k in TEACHER_KEYS}
             return sparse_targets(batch, self.loss_config)
         with torch.no_grad():
-            outputs = [masked_lm_outputs(t, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+            outputs = [masked_lm_outputs(t, inputs["input_ids"], inputs["attention_mask"], positions)
                        for t in self.teachers]
         return dense_targets([o.logits for o in outputs], outputs[0].gold, self.loss_config,
                              [o.hidden if o.hidden.shape[-1] == student_width else None for o in outputs])
@@ -196,6 +207,10 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
     if config.mode not in MODES:
         raise CohesiveError(f"unknown mode {config.mode!r}; choose from {', '.join(MODES)}")
     config.loss_config()  # validates the loss options before any work
+    if config.kd_positions not in ("masked", "all"):
+        raise CohesiveError(f"unknown kd_positions {config.kd_positions!r}; choose masked or all")
+    if config.kd_positions == "all" and config.mode != "online":
+        raise CohesiveError("kd_positions=all needs mode=online: the cache holds teacher predictions at masked positions only")
     cache = TeacherCache(config.cache_dir)
     if config.mode == "cached" and cache.temperature != config.temperature:
         raise CacheError(f"{config.cache_dir} holds teacher probabilities at T={cache.temperature}, "
@@ -208,7 +223,7 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
         model=model, args=training_arguments(config), train_dataset=cache, data_collator=collate_cached,
         eval_dataset=heldout_set(config.heldout_domains, config.heldout_per_domain, tokenizer, cache.seq_len,
                                  config.heldout_mask_seed),
-        distill=config, teachers=teachers,
+        distill=config, teachers=teachers, special_ids=tokenizer.all_special_ids,
         callbacks=[JsonlLogger(config.output_dir / "metrics.jsonl"), *(callbacks or [])],
     )
     last = get_last_checkpoint(str(config.output_dir)) if config.resume else None
