@@ -57,17 +57,19 @@ def sparse_kd_loss(student_logits: Tensor, teacher_ids: Tensor, teacher_probs: T
     if n == 0:
         return _zero(student_logits)
     w = weights.float()
-    ids = teacher_ids.reshape(n, -1).long()
-    q = torch.zeros(n, vocab, device=student_logits.device).scatter_add_(
-        1, ids, (w.unsqueeze(-1) * teacher_probs.float()).reshape(n, -1))
+    ids, order = teacher_ids.reshape(n, -1).long().sort(dim=1)
+    mass = (w.unsqueeze(-1) * teacher_probs.float()).reshape(n, -1).gather(1, order)
+    first = torch.ones_like(ids, dtype=torch.bool)  # one entry per distinct id of S
+    first[:, 1:] = ids[:, 1:] != ids[:, :-1]
+    # every entry gets the total mass of its id (teachers that share an id add up)
+    q = torch.zeros(n, vocab, device=student_logits.device).scatter_add_(1, ids, mass).gather(1, ids)
     q_tail = (w * teacher_tail.float().clamp_min(0.0)).sum(dim=-1)
-    total = q.sum(dim=-1) + q_tail
+    total = (q * first).sum(dim=-1) + q_tail
     q, q_tail = q / total.unsqueeze(-1), q_tail / total
-    support = torch.zeros(n, vocab, dtype=torch.bool, device=student_logits.device).scatter_(1, ids, True)
-    log_s = torch.log_softmax(student_logits.float() / temperature, dim=-1)
-    # finite fill instead of -inf keeps the gradient defined when S covers the whole vocabulary
-    log_s_tail = log_s.masked_fill(support, torch.finfo(log_s.dtype).min).logsumexp(dim=-1).clamp_min(_LOG_TINY)
-    kl = (torch.xlogy(q, q) - q * log_s).sum(dim=-1) + torch.xlogy(q_tail, q_tail) - q_tail * log_s_tail
+    log_s = torch.log_softmax(student_logits.float() / temperature, dim=-1).gather(1, ids)
+    s_support = (log_s.exp() * first).sum(dim=-1)
+    log_s_tail = torch.log1p(-s_support.clamp(max=1.0 - 1e-6))  # the student's mass outside S, as one bucket
+    kl = ((torch.xlogy(q, q) - q * log_s) * first).sum(dim=-1) + torch.xlogy(q_tail, q_tail) - q_tail * log_s_tail
     return kl.mean()
 
 
