@@ -166,3 +166,18 @@ def test_tiny_biencoder_train_and_predict(tiny_mlm, mini_semcor, tmp_path):
 def test_a_folder_that_is_no_model_is_a_clear_error(tmp_path):
     with pytest.raises(CohesiveError, match="not a trained WSD model"):
         load_predictor(tmp_path)
+
+
+def test_cli_train_without_dev_selection_reports_f1(tiny_mlm, mini_semcor, tmp_path, capsys):
+    from cohesive.wsd import lmgc_commands
+
+    parser = argparse.ArgumentParser()
+    lmgc_commands.register(parser.add_subparsers())
+    options = {"train_data": mini_semcor, "dev": "null", "datasets": f"[{mini_semcor}]", "max_steps": 2,
+               "batch_size": 8, "max_length": 64, "max_gloss_tokens": 24, "resume": False}
+    args = parser.parse_args(["train", "--model", str(tiny_mlm), "--output-dir", str(tmp_path / "m")]
+                             + [a for k, v in options.items() for a in ("--set", f"{k}={v}")])
+    args.handler(args)
+    out = capsys.readouterr().out
+    assert "best dev F1" not in out and "F1:" in out
+    assert json.loads((tmp_path / "m" / "summary.json").read_text())["best_dev_f1"] is None

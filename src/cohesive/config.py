@@ -20,13 +20,19 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: dict[st
     values: dict[str, Any] = {}
     if path is not None:
         values.update(_read_yaml(Path(path)))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values.update(overrides or {})
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise CohesiveError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}; known: {', '.join(known)}")
     hints = typing.get_type_hints(cls)
     return cls(**{k: _coerce(v, hints[k], k) for k, v in values.items()})
+
+
+def cli_overrides(flags: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
+    """Options given as flags (None = flag not given, so not an override) plus `--set KEY=VALUE` ones
+    (where `null` is a real value, e.g. `--set dev=null`)."""
+    return {**{k: v for k, v in flags.items() if v is not None}, **parse_overrides(sets)}
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -72,11 +78,20 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     if origin in (list, tuple):
         items = value if isinstance(value, (list, tuple)) else [value]
         return [_coerce(v, args[0], name) for v in items] if args else list(items)
+    if hint in (int, float) and isinstance(value, str):
+        value = _number(value, hint, name)  # YAML 1.1 reads `1e-4` as a string
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint in (int, float, str, bool) and not isinstance(value, hint):
         raise CohesiveError(f"option {name}={value!r} should be {hint.__name__}")
     return value
+
+
+def _number(text: str, kind: type, name: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise CohesiveError(f"option {name}={text!r} should be {kind.__name__}") from None
 
 
 def _plain(value: Any) -> Any:

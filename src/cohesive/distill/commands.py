@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cohesive.config import dump_config, load_config, parse_overrides
+from cohesive.config import cli_overrides, dump_config, load_config, parse_overrides
 
 
 def _stage(parser: argparse.ArgumentParser, handler, default_config: str | None) -> None:
@@ -59,8 +59,8 @@ def run_train(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     from cohesive.distill.heldout import MlmEvalConfig, evaluate_models, results_markdown
 
-    config = load_config(MlmEvalConfig, args.config, {"models": args.models, "output": args.output,
-                                                      **parse_overrides(args.set)})
+    config = load_config(MlmEvalConfig, args.config,
+                         cli_overrides({"models": args.models, "output": args.output}, args.set))
     print(results_markdown(evaluate_models(config)))
 
 

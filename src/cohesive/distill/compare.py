@@ -38,8 +38,8 @@ def run_compare(config: DistillCompareConfig) -> dict:
     unknown = [v for v in config.variants if v not in VARIANTS]
     if unknown:
         raise CohesiveError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    base = load_config(DistillTrainConfig, config.train_config,
-                       {"max_steps": config.max_steps, "eval_steps": config.eval_steps})
+    budget = {"max_steps": config.max_steps, "eval_steps": config.eval_steps}
+    base = load_config(DistillTrainConfig, config.train_config, {k: v for k, v in budget.items() if v is not None})
     teachers = rank_teachers(base) if "single" in config.variants else []
     results = {"teachers": teachers, "budget": {"max_steps": base.max_steps, "batch_size": base.batch_size},
                "variants": {}}

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from cohesive.config import dump_config, load_config, parse_overrides
+from cohesive.config import cli_overrides, dump_config, load_config
 from cohesive.wsd.scorer import Report, score_files
 
 console = Console()
@@ -59,7 +59,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from cohesive.wsd.baselines import METHODS, build_baseline
     from cohesive.wsd.evaluate import WsdEvalConfig, evaluate_system, results_markdown
 
-    overrides = {"methods": args.methods, "datasets": args.datasets, "output_dir": args.output_dir, **parse_overrides(args.set)}
+    overrides = cli_overrides({"methods": args.methods, "datasets": args.datasets, "output_dir": args.output_dir}, args.set)
     config = load_config(WsdEvalConfig, args.config, overrides)
     unknown = [m for m in config.methods if m not in METHODS]
     if unknown:

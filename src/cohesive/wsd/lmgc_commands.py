@@ -36,14 +36,15 @@ def register(wsd: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from cohesive.config import load_config, parse_overrides
+    from cohesive.config import cli_overrides, load_config
     from cohesive.wsd.lmgc import LmgcConfig, train
 
-    overrides = {"model": args.model, "objective": args.objective, "output_dir": args.output_dir,
-                 **parse_overrides(args.set)}
+    overrides = cli_overrides({"model": args.model, "objective": args.objective, "output_dir": args.output_dir},
+                              args.set)
     summary = train(load_config(LmgcConfig, args.config, overrides))
-    console.print(f"best dev F1 {100 * summary['best_dev_f1']:.1f} after {summary['train_seconds']:.0f} s "
-                  f"({summary['pairs']} pairs); F1: {summary['results']}")
+    selected = "" if summary["best_dev_f1"] is None else f"best dev F1 {100 * summary['best_dev_f1']:.1f}, "
+    console.print(f"{selected}{summary['train_seconds']:.0f} s of training on {summary['pairs']} pairs; "
+                  f"F1: {summary['results']}")
 
 
 def run_predict(args: argparse.Namespace) -> None:

@@ -1,0 +1,54 @@
+"""Stage configs: YAML + flags + `--set` overrides, with clear errors."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cohesive.config import cli_overrides, dump_config, load_config, parse_overrides
+from cohesive.errors import CohesiveError
+
+
+@dataclass
+class Stage:
+    name: str = "a"
+    dev: str | None = "SE07"
+    steps: int = 10
+    lr: float = 1e-3
+    datasets: list[str] = field(default_factory=lambda: ["SE07"])
+    out: Path = Path("runs/x")
+
+
+def test_yaml_then_flags_then_sets(tmp_path):
+    (tmp_path / "c.yaml").write_text("steps: 20\nlr: 1\ndatasets: ALL\n")
+    config = load_config(Stage, tmp_path / "c.yaml", cli_overrides({"name": None, "out": "o"}, ["steps=30", "dev=null"]))
+    assert config == Stage(name="a", dev=None, steps=30, lr=1.0, datasets=["ALL"], out=Path("o"))
+    dump_config(config, tmp_path / "again.yaml")
+    assert load_config(Stage, tmp_path / "again.yaml") == config
+
+
+def test_set_parses_yaml_scalars_and_lists():
+    assert parse_overrides(["b=[x, y]", "c-d=true", "e="]) == {"b": ["x", "y"], "c_d": True, "e": ""}
+
+
+def test_exponent_notation_is_a_number():
+    """YAML 1.1 reads `1e-4` as a string; a float option must still accept it."""
+    assert load_config(Stage, None, cli_overrides({}, ["lr=1e-4", "steps=7"])).lr == 1e-4
+
+
+@pytest.mark.parametrize("sets,message", [
+    (["bogus=1"], "unknown Stage option(s): bogus"),
+    (["steps=many"], "option steps='many' should be int"),
+    (["steps=null"], "option steps=None should be int"),
+    (["noequals"], "is not KEY=VALUE"),
+])
+def test_mistakes_are_clear(sets, message):
+    with pytest.raises(CohesiveError, match=re.escape(message)):
+        load_config(Stage, None, cli_overrides({}, sets))
+
+
+def test_bad_yaml(tmp_path):
+    (tmp_path / "c.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(CohesiveError, match="must hold a mapping"):
+        load_config(Stage, tmp_path / "c.yaml")
