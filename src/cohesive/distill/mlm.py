@@ -99,9 +99,3 @@ def masked_lm_metrics(model: nn.Module, input_ids: torch.Tensor, labels: torch.T
     model.train(was_training)
     loss = total / max(count, 1)
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "top1": correct / max(count, 1), "tokens": count}
-
-
-def mlm_loss(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the masked positions (same value as the full-vocabulary loss, much cheaper)."""
-    out = masked_lm_outputs(model, input_ids, attention_mask, labels)
-    return nn.functional.cross_entropy(out.logits, out.gold)

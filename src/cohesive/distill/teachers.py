@@ -21,7 +21,6 @@ from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertF
                           TrainerCallback, TrainingArguments, get_linear_schedule_with_warmup)
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from cohesive.config import load_config
 from cohesive.corpora.text import corpus_fingerprint, domain_split, mixed_texts, tokenize_blocks
 from cohesive.distill.mlm import mask_tokens, masked_lm_metrics, mlm_head, route_forward_to_masked_outputs
 from cohesive.errors import CohesiveError
@@ -328,11 +327,6 @@ def build_teachers(cfg: TeacherBuildConfig) -> dict:
     (output / MANIFEST).write_text(json.dumps(manifest, indent=2))
     log.info("wrote %s\n%s", output / MANIFEST, heldout_table(manifest))
     return manifest
-
-
-def build_from_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """Entry point for `cohesive teachers build --config configs/teachers.yaml [--set key=value]`."""
-    return build_teachers(load_config(TeacherBuildConfig, path, overrides))
 
 
 def heldout_table(manifest: dict) -> str:
