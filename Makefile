@@ -31,7 +31,8 @@ install: $(VENV)/.installed
 # torch is pinned here (a CPU wheel lies on these machines; a looser range pulls a multi-GB CUDA build);
 # the package itself only asks for torch>=2.3.
 $(VENV)/.installed: pyproject.toml
-	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV) \
+	  || { $(SUDO) apt-get install -y -qq python3-venv && python3 -m venv --clear $(VENV); }
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'

@@ -42,6 +42,7 @@ def test_exponent_notation_is_a_number():
     (["steps=many"], "option steps='many' should be int"),
     (["steps=null"], "option steps=None should be int"),
     (["noequals"], "is not KEY=VALUE"),
+    (["out=null"], "option out=None should be a path"),
 ])
 def test_mistakes_are_clear(sets, message):
     with pytest.raises(CohesiveError, match=re.escape(message)):

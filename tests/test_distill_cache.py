@@ -168,3 +168,9 @@ def test_cache_survives_pickling_for_dataloader_workers(built):
     first = cache[3]  # opens a shard handle, which cannot be pickled
     copy = pickle.loads(pickle.dumps(cache))
     assert all(torch.equal(first[key], value) for key, value in copy[3].items())
+
+
+@pytest.mark.parametrize("rows,temperature,message", [(0, 2.0, "no training blocks"), (2, 0.0, "temperature must be positive")])
+def test_empty_corpus_and_bad_temperature_are_refused(blocks, tokenizer, teachers, tmp_path, rows, temperature, message):
+    with pytest.raises(CacheError, match=message):
+        build_cache(blocks[:rows], tokenizer, teachers, tmp_path, corpus_fingerprint="x", temperature=temperature)

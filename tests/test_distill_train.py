@@ -106,6 +106,11 @@ def test_kd_on_all_positions_counts_unmasked_tokens_but_mlm_only_masked(cache_di
     assert kd[0, 0] == IGNORE and kd[0, -1] == IGNORE and (~special).sum() > 10
 
 
+def test_teacher_subset_out_of_range_is_refused(cache_dir, tmp_path):
+    with pytest.raises(CohesiveError, match=r"teacher_subset \[7\] must list indices in 0..2"):
+        train_student(tiny_config(cache_dir, tmp_path / "x", teacher_subset=[7]))
+
+
 def test_kd_on_all_positions_needs_online_teachers(cache_dir, tmp_path):
     with pytest.raises(CohesiveError, match="kd_positions=all needs mode=online"):
         train_student(tiny_config(cache_dir, tmp_path / "a", kd_positions="all"))
@@ -130,3 +135,13 @@ def test_two_process_gloo_run_keeps_identical_weights(cache_dir, tmp_path):
     assert digests[0] == digests[1]
     state = json.loads((tmp_path / "ddp" / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
+
+
+def test_curve_keeps_the_last_line_per_step_after_a_resume(tmp_path):
+    from cohesive.distill.compare import read_curve
+
+    lines = [{"step": 3, "eval_loss": 9.0, "eval_perplexity": 1.0, "eval_top1": 0.1}, {"step": 4, "loss": 1.0},
+             {"step": 6, "eval_loss": 8.0, "eval_perplexity": 1.0, "eval_top1": 0.2},
+             {"step": 6, "eval_loss": 7.0, "eval_perplexity": 1.0, "eval_top1": 0.3}]  # re-logged after resume
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines))
+    assert [(p["step"], p["eval_loss"]) for p in read_curve(tmp_path / "metrics.jsonl")] == [(3, 9.0), (6, 7.0)]

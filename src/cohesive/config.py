@@ -74,6 +74,8 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         hint = next(a for a in args if a is not type(None))
         origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Path:
+        if not isinstance(value, (str, Path)) or not str(value):
+            raise CohesiveError(f"option {name}={value!r} should be a path")
         return Path(value)
     if origin in (list, tuple):
         items = value if isinstance(value, (list, tuple)) else [value]

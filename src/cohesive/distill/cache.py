@@ -189,6 +189,10 @@ def build_cache(blocks: Tensor, tokenizer, teachers: Sequence[tuple[str, nn.Modu
         raise CacheError(f"blocks must be a LongTensor [n_seq, seq_len], got {blocks.dtype} {tuple(blocks.shape)}")
     if not teachers:
         raise CacheError("no teachers given")
+    if blocks.shape[0] == 0:
+        raise CacheError("no training blocks: the text is shorter than one block (raise per_domain or lower seq_len)")
+    if temperature <= 0:
+        raise CacheError(f"temperature must be positive, got {temperature}")
     vocab = _vocab_size(teachers, tokenizer)
     if not 0 < top_k <= vocab:
         raise CacheError(f"top_k must be in 1..{vocab}, got {top_k}")

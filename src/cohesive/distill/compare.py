@@ -72,8 +72,10 @@ def rank_teachers(config: DistillTrainConfig) -> list[dict]:
 
 
 def read_curve(path: Path) -> list[dict]:
+    """Held-out points by step; a resumed run re-logs steps after its checkpoint, so the last line per step wins."""
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-    return [{"step": r["step"], **{k: r[k] for k in CURVES}} for r in rows if "eval_loss" in r]
+    points = {r["step"]: {"step": r["step"], **{k: r[k] for k in CURVES}} for r in rows if "eval_loss" in r}
+    return [points[step] for step in sorted(points)]
 
 
 def plot_curves(results: dict, path: Path) -> None:

@@ -217,7 +217,8 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
                          f"training asks for T={config.temperature}: rebuild the cache or set temperature")
     tokenizer = AutoTokenizer.from_pretrained(config.cache_dir / "tokenizer", trust_remote_code=False)
     teachers = _online_teachers(config, cache) if config.mode == "online" else []
-    model = route_forward_to_masked_outputs(build_student(config, len(tokenizer), cache.seq_len))
+    _check_subset(config.teacher_subset, len(cache.teacher_names))
+    model = route_forward_to_masked_outputs(build_student(config, cache.vocab_size, cache.seq_len))
     config.output_dir.mkdir(parents=True, exist_ok=True)
     trainer = DistillTrainer(
         model=model, args=training_arguments(config), train_dataset=cache, data_collator=collate_cached,
@@ -227,6 +228,8 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
         callbacks=[JsonlLogger(config.output_dir / "metrics.jsonl"), *(callbacks or [])],
     )
     last = get_last_checkpoint(str(config.output_dir)) if config.resume else None
+    if last is None:  # a fresh run: earlier runs' log lines would mix into the curves
+        (config.output_dir / "metrics.jsonl").unlink(missing_ok=True)
     trainer.train(resume_from_checkpoint=last)
     heldout = trainer.eval_dataset
     metrics = {f"eval_{k}": v for k, v in masked_lm_metrics(trainer.model, heldout.input_ids, heldout.labels).items()}
@@ -236,6 +239,11 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
         (config.output_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2))
     _write_digest(trainer.model, config.output_dir, trainer.args.process_index)
     return metrics
+
+
+def _check_subset(subset: list[int] | None, teachers: int) -> None:
+    if subset is not None and (not subset or any(not 0 <= i < teachers for i in subset)):
+        raise CohesiveError(f"teacher_subset {subset} must list indices in 0..{teachers - 1}")
 
 
 def _online_teachers(config: DistillTrainConfig, cache: TeacherCache):
