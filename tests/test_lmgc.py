@@ -148,14 +148,26 @@ def test_tiny_train_predict_score(tiny_mlm, mini_semcor, tmp_path, capsys):
     assert set(read_keys(keys)) == set(gold)  # one answer for every instance
     result = score_files(f"{mini_semcor}.gold.key.txt", str(keys))
     assert result.overall.answered == len(gold) and result.overall.f1 > 0
-    assert round(100 * result.overall.f1, 1) == summary["results"]["mini"]
+    # predict applies the prior tuned on dev and saved with the model, as the "+ prior" row did
+    assert json.loads((output / "prior.json").read_text())["dev"] == str(mini_semcor)
+    assert round(100 * result.overall.f1, 1) == summary["results"]["lmgc-m + prior"]["mini"]
+
+    from cohesive.cli import main
+
+    assert main(["wsd", "evaluate", "--model", str(output), "--datasets", str(mini_semcor), "--prior-dev", "none",
+                 "--output-dir", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert list(again) == ["lmgc-m"]  # no dev set: the model alone
+    assert round(100 * again["lmgc-m"]["mini"]["overall"]["f1"], 1) == summary["results"]["lmgc-m"]["mini"]
+    assert main(["wsd", "evaluate", "--model", str(output), "--method", "lesk"]) == 2
 
 
 def test_tiny_biencoder_train_and_predict(tiny_mlm, mini_semcor, tmp_path):
     output = tmp_path / "bem"
     summary = train(tiny_config(tiny_mlm, mini_semcor, output, "bem", max_steps=4, batch_size=4, dev=None,
                                 negatives_per_positive=2, instance_share=0.5))
-    assert summary["best_dev_f1"] is None and summary["results"]["mini"] > 0
+    assert summary["best_dev_f1"] is None and summary["results"]["bem"]["mini"] > 0
+    assert not (output / "prior.json").exists()  # no dev set, no tuned prior
     predictor = load_predictor(output)
     instances = list(iter_instances(mini_semcor))
     predictions = predictor.predict(instances)
@@ -181,3 +193,13 @@ def test_cli_train_without_dev_selection_reports_f1(tiny_mlm, mini_semcor, tmp_p
     out = capsys.readouterr().out
     assert "best dev F1" not in out and "F1:" in out
     assert json.loads((tmp_path / "m" / "summary.json").read_text())["best_dev_f1"] is None
+
+
+def test_a_resumed_run_follows_its_new_eval_interval_and_evaluates_at_the_end(tiny_mlm, mini_semcor, tmp_path):
+    output = tmp_path / "resumed"
+    train(tiny_config(tiny_mlm, mini_semcor, output, "lmgc", max_steps=2, eval_steps=5, save_steps=2))
+    train(tiny_config(tiny_mlm, mini_semcor, output, "lmgc", max_steps=6, eval_steps=3, save_steps=2,
+                      resume=True))
+    state = json.loads((output / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
+    evaluated = [e["step"] for e in state["log_history"] if "eval_dev_f1" in e]
+    assert evaluated == [2, 3, 6]  # HF alone would keep the checkpoint's interval (5) and skip the end

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 
 from nltk.stem import PorterStemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -46,7 +46,7 @@ class MostFrequentSense:
         self.counts = counts
 
     @classmethod
-    def from_corpus(cls, lexicon: Lexicon, prefix) -> "MostFrequentSense":
+    def from_corpus(cls, lexicon: Lexicon, prefix) -> MostFrequentSense:
         gold = read_keys(gold_path(prefix))
         counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
         for instance in iter_instances(prefix):
@@ -92,7 +92,7 @@ class ExtendedLesk:
                  if i != instance.index and t.pos in CONTENT_POS]
         return frozenset(self._stems(" ".join(words).replace("_", " ")))
 
-    @lru_cache(maxsize=None)
+    @cache
     def signature(self, sense_key: str) -> frozenset[str]:
         synset = self.lexicon.synset(sense_key)
         related = [synset] + [r for relation in self.RELATIONS for r in getattr(synset, relation)()]
@@ -105,7 +105,7 @@ class ExtendedLesk:
     def _stems(self, text: str) -> Iterable[str]:
         return (self._stem(w) for w in _WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS)
 
-    @lru_cache(maxsize=None)
+    @cache
     def _stem(self, word: str) -> str:
         return self.stemmer.stem(word)
 

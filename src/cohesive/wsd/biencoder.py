@@ -21,9 +21,11 @@ from tqdm import tqdm
 
 from cohesive.corpora.raganato import Instance
 from cohesive.lexicon.wordnet import Lexicon
-from cohesive.wsd.lmgc import LmgcConfig, WsdOutput, resolve_model
+from cohesive.models import resolve_model
+from cohesive.wsd.lmgc import LmgcConfig, WsdOutput
 from cohesive.wsd.pairs import PairEncoder, PairSet, context_window, single_affixes
 from cohesive.wsd.predict import Prediction, choose
+from cohesive.wsd.prior import with_prior
 from cohesive.wsd.scorer import score
 
 META_FILE = "biencoder.json"
@@ -142,10 +144,12 @@ class Batcher:
 class BiEncoderPredictor:
     """Bi-encoder WSD: gloss vectors cached per sense key, one context pass per sentence."""
 
-    def __init__(self, model: BiEncoder, tokenizer, lexicon: Lexicon | None = None, batch_pairs: int = 256):
+    def __init__(self, model: BiEncoder, tokenizer, lexicon: Lexicon | None = None, batch_pairs: int = 256,
+                 prior_weight: float = 0.0):
         from cohesive.lexicon import lexicon as default_lexicon
 
         self.model = model
+        self.prior_weight = prior_weight
         self.tokenizer = tokenizer
         self.encoder = PairEncoder(tokenizer, lexicon or default_lexicon(), model.max_length, model.max_gloss_tokens,
                                    marker="")
@@ -165,7 +169,7 @@ class BiEncoderPredictor:
 
     def predict(self, instances: Iterable[Instance], desc: str | None = None) -> dict[str, Prediction]:
         pairs = self.encoder.build(instances, desc=desc)
-        return choose(pairs, self.score(pairs, desc))
+        return choose(pairs, with_prior(pairs, self.score(pairs, desc), self.prior_weight, self.encoder.lexicon))
 
     def f1(self, pairs: PairSet, gold: Mapping[str, Sequence[str]]) -> float:
         self.clear_cache()

@@ -23,7 +23,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--json", action="store_true", help="print the full report as JSON")
     score.set_defaults(handler=run_score)
 
-    evaluate = wsd.add_parser("evaluate", help="evaluate knowledge-based baselines on the Raganato framework")
+    evaluate = wsd.add_parser("evaluate", help="evaluate baselines, or a trained --model, on the Raganato framework")
+    evaluate.add_argument("--model", help="a trained model folder (cohesive wsd train) instead of the baselines")
+    evaluate.add_argument("--prior-dev", default="SE07",
+                          help="with --model: dev set that tunes the sense-frequency prior ('none': model alone)")
     evaluate.add_argument("--config", help="YAML file of WsdEvalConfig options (configs/wsd_baselines.yaml)")
     evaluate.add_argument("--method", dest="methods", nargs="+", metavar="METHOD",
                           help="first-sense, lesk and/or mfs (SemCor most frequent sense)")
@@ -54,6 +57,9 @@ def print_report(result: Report) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    if args.model:
+        run_evaluate_model(args)
+        return
     from cohesive.lexicon import lexicon
     from cohesive.paths import semcor_prefix
     from cohesive.wsd.baselines import METHODS, build_baseline
@@ -76,3 +82,22 @@ def run_evaluate(args: argparse.Namespace) -> None:
     (config.output_dir / "results.md").write_text(table)
     console.print(f"F1 (%) on the Raganato framework; key files under {config.output_dir}/")
     print(table)
+
+
+def run_evaluate_model(args: argparse.Namespace) -> None:
+    """A trained model on the framework: alone and with the prior tuned on the dev set."""
+    from pathlib import Path
+
+    from cohesive.wsd.evaluate import DATASET_ORDER, evaluate_model
+
+    if args.methods or args.config or args.set:
+        from cohesive.errors import CohesiveError
+
+        raise CohesiveError("--model evaluates a trained model; --method, --config and --set are for the baselines")
+    model = Path(args.model)
+    output_dir = Path(args.output_dir) if args.output_dir else model / "eval"
+    dev = None if args.prior_dev.lower() == "none" else args.prior_dev
+    evaluate_model(model, args.datasets or list(DATASET_ORDER), output_dir, dev=dev)
+    console.print(f"F1 (%) on the Raganato framework; key files under {output_dir}/")
+    print((output_dir / "results.md").read_text())
+

@@ -67,16 +67,74 @@ def evaluate_system(predict: Callable[[Instance], str | None], name: str, datase
     return reports
 
 
+def evaluate_model(model_dir: Path, datasets: list[str], output_dir: Path, batch_pairs: int = 256,
+                   dev: str | None = None) -> dict[str, dict[str, float]]:
+    """F1 of a trained model (cross- or bi-encoder) per dataset and POS: the model alone and, when a
+    `dev` set is given, with the sense-frequency prior tuned on it (saved with the model).
+
+    Every dataset is scored once; both systems choose from the same scores."""
+    from cohesive.wsd.predict import choose, load_predictor
+    from cohesive.wsd.prior import tune_weight, with_prior, write_weight
+
+    if not datasets:
+        raise DataError("no datasets to evaluate")
+    predictor = load_predictor(model_dir, batch_pairs, prior_weight=0.0)
+    lex = predictor.encoder.lexicon
+    scored = {name: _score_dataset(predictor, wsd_prefix(name)) for name in dict.fromkeys([*datasets, *[dev] * bool(dev)])}
+    name = Path(model_dir).name
+    weights = {name: 0.0}
+    if dev:
+        pairs, scores, gold = scored[dev]
+        weight, table = tune_weight(pairs, scores, gold, lex)
+        write_weight(model_dir, weight, dev, table)
+        weights[f"{name} + prior"] = weight
+    systems: dict[str, dict[str, Report]] = {}
+    for system, weight in weights.items():
+        reports = {}
+        for dataset in datasets:
+            pairs, scores, gold = scored[dataset]
+            predicted = {i: [p.key] for i, p in choose(pairs, with_prior(pairs, scores, weight, lex)).items()}
+            prefix = wsd_prefix(dataset)
+            write_keys(output_dir / system.replace(" + ", "+") / f"{prefix.name}.key.txt", predicted.items())
+            reports[SHORT_NAME.get(prefix.name, prefix.name)] = report(gold, predicted)
+        systems[system] = reports
+    note = f"\nPrior weight {weights[f'{name} + prior']} (tuned on {dev} F1).\n" if dev else ""
+    (output_dir / "results.md").write_text(results_markdown(systems) + note)
+    (output_dir / "results.json").write_text(json.dumps(
+        {s: {d: r.as_dict() for d, r in reports.items()} for s, reports in systems.items()}, indent=2))
+    return {s: {d: round(100 * r.overall.f1, 1) for d, r in reports.items()} for s, reports in systems.items()}
+
+
+def _score_dataset(predictor, prefix: Path):
+    """(pairs, per-pair model scores, gold keys) of a whole dataset, in one length-bucketed pass."""
+    instances = list(iter_instances(prefix))
+    for instance in instances:
+        check_instance_pos(instance, prefix)
+    pairs = predictor.encoder.build(instances, desc=f"pairs {prefix.name}")
+    return pairs, predictor.score(pairs, desc=f"score {prefix.name}"), read_gold(prefix, [i.id for i in instances])
+
+
 def results_markdown(systems: dict[str, dict[str, Report]]) -> str:
-    """F1 table (rows = systems, columns = datasets, then ALL per POS), as in the WSD literature."""
-    seen = [d for r in systems.values() for d in r]
-    datasets = [d for d in DATASET_ORDER if d in seen] + sorted({d for d in seen if d not in DATASET_ORDER})
+    """F1 table (rows = systems, columns = datasets, then ALL per POS), as in the WSD literature.
+
+    A dataset evaluated only as part of ALL gets its column from ALL's per-dataset breakdown (the
+    same instances in the same sentences, so the same F1), which saves scoring it twice."""
+    seen = {d for r in systems.values() for d in [*r, *_parts_of_all(r)]}
+    datasets = [d for d in DATASET_ORDER if d in seen] + sorted(d for d in seen if d not in DATASET_ORDER)
     pos_cols = ["NOUN", "VERB", "ADJ", "ADV"]
     header = ["system", *datasets] + ([f"ALL {p}" for p in pos_cols] if any("ALL" in r for r in systems.values()) else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, reports in systems.items():
-        cells = [f"{100 * reports[d].overall.f1:.1f}" if d in reports else "" for d in datasets]
+        scores = {**_parts_of_all(reports), **{d: r.overall for d, r in reports.items()}}
+        cells = [f"{100 * scores[d].f1:.1f}" if d in scores else "" for d in datasets]
         if "ALL" in reports:
             cells += [f"{100 * reports['ALL'].by_pos[p].f1:.1f}" if p in reports["ALL"].by_pos else "" for p in pos_cols]
         lines.append("| " + " | ".join([name, *cells[: len(header) - 1]]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _parts_of_all(reports: dict[str, Report]) -> dict:
+    """SE2, SE3, ... scores read off ALL's per-dataset breakdown."""
+    if "ALL" not in reports:
+        return {}
+    return {SHORT_NAME.get(name, name): s for name, s in reports["ALL"].by_dataset.items()}

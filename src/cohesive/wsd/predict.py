@@ -4,6 +4,8 @@ Every candidate of an instance is scored in the same batch (batches are whole in
 length), glosses are tokenised once per sense, and the answer is the candidate with the highest
 P(match). The reported probability is a distribution over the instance's candidates: the softmax
 of the pairs' match log-odds (same argmax as P(match), but it sums to one over the senses).
+A model folder may carry a tuned sense-frequency prior (`prior.json`, see `cohesive.wsd.prior`),
+added to the scores before the choice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cohesive.corpora.raganato import Instance, Sentence, iter_instances, write_
 from cohesive.errors import CohesiveError
 from cohesive.lexicon.wordnet import Lexicon
 from cohesive.wsd.pairs import PairCollator, PairEncoder, PairSet, instance_batches
+from cohesive.wsd.prior import read_weight, with_prior
 from cohesive.wsd.scorer import score
 
 
@@ -31,19 +34,28 @@ class Prediction:
 
 
 class Predictor(Protocol):
+    """What the cross- and bi-encoder share: pairs from `encoder`, `score` per pair, `predict` per instance."""
+
+    encoder: PairEncoder
+    prior_weight: float
+
+    def score(self, pairs: PairSet, desc: str | None = None) -> np.ndarray: ...
+
     def predict(self, instances: Iterable[Instance], desc: str | None = None) -> dict[str, Prediction]: ...
 
 
 class CrossEncoder:
     """Scores context-gloss pairs with an LmgcModel."""
 
-    def __init__(self, model, tokenizer, lexicon: Lexicon | None = None, batch_pairs: int = 256):
+    def __init__(self, model, tokenizer, lexicon: Lexicon | None = None, batch_pairs: int = 256,
+                 prior_weight: float = 0.0):
         from cohesive.lexicon import lexicon as default_lexicon
 
         self.model = model
         self.encoder = PairEncoder(tokenizer, lexicon or default_lexicon(), model.max_length, model.max_gloss_tokens)
         self.collate = PairCollator(tokenizer)
         self.batch_pairs = batch_pairs
+        self.prior_weight = prior_weight
 
     @classmethod
     def load(cls, directory: str | Path, batch_pairs: int = 256) -> CrossEncoder:
@@ -56,7 +68,7 @@ class CrossEncoder:
 
     def predict(self, instances: Iterable[Instance], desc: str | None = None) -> dict[str, Prediction]:
         pairs = self.encoder.build(instances, desc=desc)
-        return choose(pairs, self.score(pairs, desc))
+        return choose(pairs, with_prior(pairs, self.score(pairs, desc), self.prior_weight, self.encoder.lexicon))
 
     def score(self, pairs: PairSet, desc: str | None = None) -> np.ndarray:
         """Match log-odds (logit 1 - logit 0) of every pair."""
@@ -97,35 +109,25 @@ def sentence_instances(sentence: Sentence) -> list[Instance]:
     return [Instance(token.id, token.lemma, token.pos, index, sentence) for index, token in sentence.instances]
 
 
-class SentenceBatched:
-    """`evaluate_system` asks one instance at a time; this answers a whole sentence per model call."""
-
-    def __init__(self, predictor: Predictor):
-        self.predictor = predictor
-        self._sentence: Sentence | None = None
-        self._answers: dict[str, Prediction] = {}
-
-    def __call__(self, instance: Instance) -> str | None:
-        if instance.sentence is not self._sentence:
-            self._sentence = instance.sentence
-            self._answers = self.predictor.predict(sentence_instances(instance.sentence))
-        answer = self._answers.get(instance.id)
-        return answer.key if answer else None
-
-
-def load_predictor(directory: str | Path, batch_pairs: int = 256) -> Predictor:
-    """A trained cross-encoder (lmgc.json) or bi-encoder (biencoder.json) folder."""
+def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: float | None = None) -> Predictor:
+    """A trained cross-encoder (lmgc.json) or bi-encoder (biencoder.json) folder, with the prior
+    weight saved beside it unless `prior_weight` is given (0 = the model alone)."""
     from cohesive.wsd.biencoder import META_FILE as BI_META
     from cohesive.wsd.biencoder import BiEncoderPredictor
     from cohesive.wsd.lmgc import META_FILE
 
     directory = Path(directory)
     if (directory / BI_META).is_file():
-        return BiEncoderPredictor.load(directory, batch_pairs)
-    if (directory / META_FILE).is_file():
-        return CrossEncoder.load(directory, batch_pairs)
-    raise CohesiveError(f"{directory} is not a trained WSD model (no {META_FILE} or {BI_META}); "
-                        "train one with `cohesive wsd train`")
+        predictor = BiEncoderPredictor.load(directory, batch_pairs)
+    elif (directory / META_FILE).is_file():
+        predictor = CrossEncoder.load(directory, batch_pairs)
+    else:
+        raise CohesiveError(f"{directory} is not a trained WSD model (no {META_FILE} or {BI_META}); "
+                            "train one with `cohesive wsd train`")
+    if prior_weight is not None and prior_weight < 0:
+        raise CohesiveError(f"prior weight must be >= 0, got {prior_weight}")
+    predictor.prior_weight = read_weight(directory) if prior_weight is None else prior_weight
+    return predictor
 
 
 def predict_to_file(predictor: Predictor, prefix: Path, output: Path) -> dict[str, Prediction]:

