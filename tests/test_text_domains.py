@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from cohesive.corpora import text
-from cohesive.corpora.text import (DOMAINS, corpus_fingerprint, detokenise, domain_split, in_split, iter_domain,
-                                   mixed_texts, tokenize_blocks)
+from cohesive.corpora.text import (
+    DOMAINS,
+    corpus_fingerprint,
+    detokenise,
+    domain_split,
+    in_split,
+    iter_domain,
+    mixed_texts,
+    tokenize_blocks,
+)
 from cohesive.errors import DataError
 
 MARKUP = re.compile(r"[\\{}]|\[1913|``|''|\s{2}|\s[,.;:?!](?:\s|$)|\ufffd")

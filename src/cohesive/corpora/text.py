@@ -7,7 +7,6 @@ same passage never lands on both sides.
 
 from __future__ import annotations
 
-import csv
 import functools
 import gzip
 import hashlib
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from cohesive.corpora import glue
 from cohesive.errors import DataError
 from cohesive.lexicon.locate import cache_dir
 from cohesive.paths import data_root
@@ -32,17 +32,8 @@ log = logging.getLogger(__name__)
 READER_VERSION = 2
 SPLITS = ("train", "heldout")
 GCIDE_SYSTEM_PATH = Path("/usr/share/dictd/gcide.dict.dz")
-#: GLUE task -> (has a header row, text columns: names, or indices for header-less files).
-GLUE_TEXT_COLUMNS: dict[str, tuple[bool, tuple[str | int, ...]]] = {
-    "CoLA": (False, (3,)),
-    "SST-2": (True, ("sentence",)),
-    "MRPC": (True, ("#1 String", "#2 String")),
-    "STS-B": (True, ("sentence1", "sentence2")),
-    "RTE": (True, ("sentence1", "sentence2")),
-    "WNLI": (True, ("sentence1", "sentence2")),
-}
-#: GLUE tasks whose text is Penn-Treebank tokenised (`word , word`) and is detokenised here.
-GLUE_TOKENISED = {"SST-2", "MRPC"}
+#: The GLUE tasks whose train sentences make the `glue` domain (read by `cohesive.corpora.glue`).
+GLUE_TEXT_TASKS = ("cola", "sst2", "mrpc", "stsb", "rte", "wnli")
 SEMCOR_SENTENCES_PER_PASSAGE = 4
 
 _DETOKENISE = [
@@ -212,10 +203,10 @@ def _clean_gcide(paragraph: str) -> str:
 
 def glue_train_files() -> list[tuple[str, Path]]:
     """The GLUE tasks whose `train.tsv` is present under `data_root()/glue`."""
-    folder = data_root() / "glue"
+    folder = glue.glue_root()
     if not folder.is_dir():
         raise DataError(f"{folder} not found; set $COHESIVE_DATA or run `make data` (GLUE train/dev tsvs)")
-    files = [(task, folder / task / "train.tsv") for task in GLUE_TEXT_COLUMNS]
+    files = [(task, glue.split_path(task, "train")) for task in GLUE_TEXT_TASKS]
     files = [(task, path) for task, path in files if path.is_file()]
     if not files:
         raise DataError(f"no GLUE train.tsv under {folder} (expected e.g. {folder / 'SST-2' / 'train.tsv'})")
@@ -225,29 +216,19 @@ def glue_train_files() -> list[tuple[str, Path]]:
 def iter_glue() -> Iterator[str]:
     """Every distinct sentence of the GLUE train files (MRPC and STS-B repeat sentences across pairs)."""
     seen: set[str] = set()
-    for task, path in glue_train_files():
-        for sentence in _glue_sentences(task, path):
+    for task, _ in glue_train_files():
+        for sentence in _glue_sentences(task):
             if sentence not in seen:
                 seen.add(sentence)
                 yield sentence
 
 
-def _glue_sentences(task: str, path: Path) -> Iterator[str]:
-    has_header, columns = GLUE_TEXT_COLUMNS[task]
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        indices = list(columns)
-        if has_header:
-            header = next(rows)
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise DataError(f"{path}: header lacks column(s) {', '.join(map(str, missing))}")
-            indices = [header.index(c) for c in columns]
-        for row in rows:
-            for index in indices:
-                text = row[index].strip() if index < len(row) else ""
-                if text:
-                    yield detokenise(text.split()) if task in GLUE_TOKENISED else text
+def _glue_sentences(task: str) -> Iterator[str]:
+    tokenised = glue.task_spec(task).tokenised
+    for texts in glue.read_texts(task, "train"):
+        for text in texts:
+            if text:
+                yield detokenise(text.split()) if tokenised else text
 
 
 # --- domains, splits, blocks ---------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""GLUE fine-tuning harness: any encoder checkpoint, official dev metrics, several seeds."""

@@ -1,0 +1,333 @@
+"""`cohesive nlu finetune`: one encoder on one GLUE task, several seeds, scored on the dev set.
+
+Each seed runs HF Trainer on `AutoModelForSequenceClassification` loaded from any checkpoint (the
+embedded MiniLM, a distilled student, an LMGC / LMGC-M folder: a new classification head goes on
+the backbone). A seed's `result.json` marks it done, so a rerun skips it; an interrupted seed
+resumes from its last Trainer checkpoint, and checkpoints are deleted once the seed is scored.
+
+Layout: `output_dir/<model name>/<task>/seed<k>/{options.json,result.json}` and, over the seeds,
+`output_dir/<model name>/<task>/results.{json,md}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import statistics
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from cohesive.corpora.glue import (
+    GlueExample,
+    TaskSpec,
+    read_split,
+    split_file,
+    task_spec,
+)
+from cohesive.errors import CohesiveError
+from cohesive.models import check_model, load_pretrained, model_fingerprint
+from cohesive.nlu.metrics import task_metrics
+from cohesive.sampling import seeded_subsample
+
+log = logging.getLogger(__name__)
+RESULT_FILE = "result.json"
+OPTIONS_FILE = "options.json"
+#: Options that change a seed's result: a finished or interrupted seed must have been run with the same.
+RESULT_OPTIONS = ("epochs", "max_steps", "batch_size", "learning_rate", "max_length", "warmup_ratio",
+                  "weight_decay", "max_train_examples")
+
+
+@dataclass
+class FinetuneOptions:
+    """Training and evaluation options shared by `nlu finetune` and `nlu suite`."""
+
+    output_dir: Path = Path("runs/nlu")
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    epochs: float = 3.0
+    max_steps: int = -1  # > 0: stop after this many steps whatever `epochs` says
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    max_length: int = 128
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_train_examples: int | None = None  # None: the whole train set; else a subsample drawn with each seed
+    save_steps: int = 200  # Trainer checkpoints (deleted when the seed is done) for resuming a killed run
+    logging_steps: int = 50
+    save_model: bool = False  # keep each seed's fine-tuned weights in seed<k>/model
+
+    def validate(self) -> None:
+        if not self.seeds:
+            raise CohesiveError("no seeds configured (e.g. --set seeds=[1,2,3])")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise CohesiveError(f"seeds repeat: {self.seeds}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise CohesiveError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_train_examples is not None and self.max_train_examples < 1:
+            raise CohesiveError(f"max_train_examples must be positive or null, got {self.max_train_examples}")
+        for name in ("batch_size", "eval_batch_size", "max_length", "save_steps", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise CohesiveError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass
+class NluConfig(FinetuneOptions):
+    """`cohesive nlu finetune`: one model, one task."""
+
+    model: str = "minilm"  # `minilm`, a checkpoint folder or a hub id; `NAME=PATH` names it in tables
+    task: str = "rte"
+
+    def validate(self) -> None:
+        super().validate()
+        check_inputs([self.model], [self.task])
+
+
+def check_inputs(models: list[str], tasks: list[str]) -> None:
+    """Missing data and models that cannot be loaded (checked by reading their config) are refused
+    before any folder is written or any training starts."""
+    for task in tasks:
+        for split in ("train", "dev"):
+            split_file(task, split)
+    for model in models:
+        check_model(model_label(model)[1])
+
+
+def model_label(model: str) -> tuple[str, str]:
+    """`NAME=PATH` -> (NAME, PATH); otherwise the folder's (or hub id's) last part names the model."""
+    name, sep, path = model.partition("=")
+    if sep and name and path and "/" not in name:
+        return name, path
+    if Path(model).is_dir():
+        return Path(model).resolve().name, model
+    return model.rstrip("/").rsplit("/", 1)[-1], model
+
+
+def run_dir(config: NluConfig) -> Path:
+    """Where a model x task's seeds and summary go."""
+    return config.output_dir / model_label(config.model)[0] / task_spec(config.task).name
+
+
+def finetune(config: NluConfig) -> dict:
+    """Run (or skip, or resume) every seed, then write and return the mean and std over seeds."""
+    config.validate()
+    spec = task_spec(config.task)
+    folder = run_dir(config)
+    fingerprint = model_fingerprint(model_label(config.model)[1])
+    claims = [(folder / f"seed{seed}", _options(config, spec, seed, fingerprint)) for seed in config.seeds]
+    for seed_dir, options in claims:  # every seed is checked before any is recorded
+        _check_claim(seed_dir, options)
+    for seed_dir, options in claims:
+        _claim(seed_dir, options)
+    pending = [s for s in config.seeds if not (folder / f"seed{s}" / RESULT_FILE).is_file()]
+    runner = _SeedRunner(config, spec) if pending else None
+    name = model_label(config.model)[0]
+    for number, seed in enumerate(config.seeds, 1):
+        if seed in pending:
+            log.info("%s / %s: seed %d (%d of %d)", name, spec.name, seed, number, len(config.seeds))
+            runner.run(seed, folder / f"seed{seed}")
+        else:
+            log.info("%s / %s: seed %d already done, skipped", name, spec.name, seed)
+    results = [json.loads((folder / f"seed{s}" / RESULT_FILE).read_text()) for s in config.seeds]
+    summary = summarise(results, config)
+    (folder / "results.json").write_text(json.dumps(summary, indent=2))
+    (folder / "results.md").write_text(metrics_markdown([summary]))
+    return summary
+
+
+def _options(config: NluConfig, spec: TaskSpec, seed: int, fingerprint: str) -> dict:
+    return {"model": model_label(config.model)[1], "model_fingerprint": fingerprint, "task": spec.name,
+            "seed": seed, **{name: getattr(config, name) for name in RESULT_OPTIONS}}
+
+
+def _check_claim(seed_dir: Path, options: dict) -> None:
+    """A finished or interrupted seed must have used the same options and the same model weights
+    (skipping or resuming it otherwise would mix runs in one mean)."""
+    path = seed_dir / OPTIONS_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        changed = [f"{k}: {recorded.get(k)!r} -> {v!r}" for k, v in options.items()
+                   if k != "model_fingerprint" and recorded.get(k) != v]
+        if changed:
+            raise CohesiveError(f"{seed_dir} was run with other options ({'; '.join(changed)}): "
+                                "delete it or choose another output_dir")
+        if "model_fingerprint" not in recorded:
+            raise CohesiveError(f"{seed_dir} was run before model fingerprints were recorded, so it cannot be "
+                                f"checked that {options['model']!r} is unchanged: delete it or choose another output_dir")
+        if recorded["model_fingerprint"] != options["model_fingerprint"]:
+            raise CohesiveError(f"{seed_dir} was run with other weights of {options['model']!r} (the model was "
+                                "retrained or replaced since): delete it or choose another output_dir")
+
+
+def _claim(seed_dir: Path, options: dict) -> None:
+    """Record a new seed's options (a checked seed that has them already keeps its file)."""
+    path = seed_dir / OPTIONS_FILE
+    if not path.is_file():
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(options, indent=2))
+
+
+class _SeedRunner:
+    """Reads the task and loads the tokenizer once for all of a model x task's seeds."""
+
+    def __init__(self, config: NluConfig, spec: TaskSpec):
+        self.config, self.spec = config, spec
+        self.train_examples = read_split(spec.name, "train")
+        self.dev_examples = read_split(spec.name, "dev")
+        self.path = model_label(config.model)[1]
+        self.tokenizer = load_pretrained(AutoTokenizer, self.path)
+        self.dev = self.encode(self.dev_examples)
+
+    def encode(self, examples: list[GlueExample]) -> list[dict]:
+        """Token ids without padding (the collator pads each batch to its longest row)."""
+        second = [e.text_b for e in examples] if examples and examples[0].text_b is not None else None
+        encoded = self.tokenizer([e.text_a for e in examples], second, truncation=True,
+                                 max_length=self.config.max_length)
+        columns = list(encoded.keys())
+        return [{**{c: encoded[c][i] for c in columns}, "labels": e.label} for i, e in enumerate(examples)]
+
+    def model(self):
+        """The checkpoint's encoder under a new head: one output for regression (STS-B), else one per label."""
+        labels = self.spec.labels
+        if labels is None:
+            head = {"num_labels": 1, "problem_type": "regression"}
+        else:
+            head = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                    "label2id": {label: i for i, label in enumerate(labels)}}
+        return load_pretrained(AutoModelForSequenceClassification, self.path, **head)
+
+    def run(self, seed: int, seed_dir: Path) -> None:
+        """Train (resuming from the newest checkpoint if any), score on dev, write result.json."""
+        config = self.config
+        train = seeded_subsample(self.train_examples, config.max_train_examples, seed)
+        set_seed(seed)  # the new classification head is drawn from this seed
+        checkpoints = seed_dir / "checkpoints"
+        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        trainer = Trainer(model=self.model(), args=training_arguments(config, seed, checkpoints),
+                          train_dataset=self.encode(train), data_collator=DataCollatorWithPadding(self.tokenizer),
+                          processing_class=self.tokenizer)
+        started = time.monotonic()
+        output = trainer.train(resume_from_checkpoint=last)
+        seconds = time.monotonic() - started
+        loss, loss_steps = train_loss(trainer.state.log_history, trainer_step(last), output.training_loss,
+                                      output.global_step)
+        logits = trainer.predict(self.dev).predictions
+        predictions = logits[:, 0] if self.spec.is_regression else np.argmax(logits, axis=-1)
+        labels = [e.label for e in self.dev_examples]
+        if config.save_model:
+            trainer.save_model(str(seed_dir / "model"))
+        result = {"model": model_label(config.model)[0], "task": self.spec.name, "seed": seed,
+                  "metrics": task_metrics(self.spec.name, predictions, labels),
+                  "main_metric": self.spec.main_metric, "train_examples": len(train),
+                  "dev_examples": len(self.dev), "steps": output.global_step,
+                  "train_loss": loss, "train_loss_steps": loss_steps,
+                  # after a resume the time of the steps before it is unknown
+                  "train_seconds": round(seconds, 1) if last is None else None,
+                  "resumed_from_step": trainer_step(last), "options": json.loads((seed_dir / OPTIONS_FILE).read_text())}
+        tmp = seed_dir / f"{RESULT_FILE}.tmp"
+        tmp.write_text(json.dumps(result, indent=2))
+        tmp.replace(seed_dir / RESULT_FILE)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def trainer_step(checkpoint: str | None) -> int | None:
+    """`.../checkpoint-120` -> 120."""
+    return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None
+
+
+def train_loss(log_history: list[dict], resumed_from: int | None, session_loss: float,
+               steps: int) -> tuple[float | None, int]:
+    """The mean training loss and the number of steps it covers. Without a resume that is the
+    Trainer's own mean over every step. After a resume the Trainer only averages the resumed steps;
+    the earlier ones are known from the losses logged before the checkpoint (each the mean over
+    its logging interval), so the steps between the last such log and the checkpoint are left out."""
+    if resumed_from is None:
+        return round(session_loss, 4), steps
+    total, covered, previous = 0.0, 0, 0
+    for entry in log_history:
+        if "loss" in entry and previous < entry.get("step", 0) <= resumed_from:
+            total += entry["loss"] * (entry["step"] - previous)
+            covered += entry["step"] - previous
+            previous = entry["step"]
+    resumed_steps = steps - resumed_from
+    total += session_loss * resumed_steps
+    covered += resumed_steps
+    return (round(total / covered, 4) if covered else None), covered
+
+
+def training_arguments(config: FinetuneOptions, seed: int, checkpoints: Path) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="linear",
+        eval_strategy="no",  # scored once on dev, after training
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        logging_steps=config.logging_steps,
+        seed=seed,
+        data_seed=seed,
+        remove_unused_columns=False,
+        report_to=[],
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=False,  # the CLI quiets transformers' logger, which would otherwise hide the bars
+    )
+
+
+def summarise(results: list[dict], config: FinetuneOptions) -> dict:
+    """Mean and (sample) standard deviation of every metric over the seeds."""
+    first = results[0]
+    metrics = {}
+    for name in first["metrics"]:
+        values = [r["metrics"][name] for r in results]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        metrics[name] = {"mean": statistics.fmean(values), "std": std, "values": values}
+    return {"model": first["model"], "task": first["task"], "main_metric": first["main_metric"],
+            "seeds": [r["seed"] for r in results], "metrics": metrics,
+            "train_examples": [r["train_examples"] for r in results], "dev_examples": first["dev_examples"],
+            "options": shared_options(config)}
+
+
+METRIC_NAMES = {"accuracy": "acc.", "f1": "F1", "mcc": "MCC", "pearson": "Pearson", "spearman": "Spearman"}
+
+
+def score(entry: dict) -> str:
+    """`{"mean": .6123, "std": .0101}` -> `61.2 ± 1.0` (scores x100)."""
+    return f"{100 * entry['mean']:.1f} ± {100 * entry['std']:.1f}"
+
+
+def metrics_markdown(summaries: list[dict]) -> str:
+    """Every metric of every model x task: mean ± std and the per-seed values (x100)."""
+    lines = ["| model | task | metric | mean ± std | per seed |", "|---|---|---|---|---|"]
+    for summary in summaries:
+        folder = task_spec(summary["task"]).folder
+        for name, entry in summary["metrics"].items():
+            seeds = ", ".join(f"{100 * v:.1f}" for v in entry["values"])
+            lines.append(f"| {summary['model']} | {folder} | {METRIC_NAMES[name]} | {score(entry)} | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
+def shared_options(config: FinetuneOptions) -> dict:
+    """The fine-tuning options of a config, JSON-ready (paths as strings)."""
+    values = {f.name: getattr(config, f.name) for f in fields(FinetuneOptions)}
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
