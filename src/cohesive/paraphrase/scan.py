@@ -1,0 +1,159 @@
+"""`cohesive detect FILE`: which paragraphs of a document look machine-paraphrased.
+
+The file (UTF-8) is split on blank lines into paragraphs; a paragraph longer than `window` words
+is scored in overlapping windows (`stride` words apart, the last one ending at the paragraph's
+end) and takes the maximum, so one spun passage inside a long paragraph is not averaged away.
+A paragraph is flagged when its probability reaches the detector's validation threshold.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cohesive.errors import CohesiveError
+from cohesive.paraphrase.detectors import load_detector
+
+DEFAULT_DETECTOR = Path("runs/paraphrase/detectors/tfidf-lr")
+
+
+@dataclass(frozen=True)
+class ScoredParagraph:
+    index: int  # 1-based paragraph number
+    line: int  # first line of the paragraph in the file
+    text: str
+    words: int
+    windows: int
+    probability: float
+    flagged: bool
+
+
+def read_document(path: Path) -> str:
+    """The file's text; a missing, non-UTF-8 or blank file is a user error."""
+    if not path.is_file():
+        raise CohesiveError(f"{path} not found")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CohesiveError(f"{path} is not UTF-8 text (invalid byte at offset {exc.start}); convert it, "
+                            "e.g. `iconv -f latin1 -t utf-8`") from None
+    if not text.strip():
+        raise CohesiveError(f"{path} is empty: no paragraph to score")
+    return text
+
+
+def split_paragraphs(text: str) -> list[tuple[int, str]]:
+    """(first line number, paragraph with its whitespace collapsed) for each blank-line-separated block."""
+    paragraphs, current, first = [], [], 0
+    for number, line in enumerate([*text.splitlines(), ""], start=1):
+        if line.strip():
+            first = first if current else number
+            current.append(line)
+        elif current:
+            paragraphs.append((first, " ".join(" ".join(current).split())))
+            current = []
+    return paragraphs
+
+
+def word_windows(text: str, size: int, stride: int) -> list[str]:
+    """The whole text if it has at most `size` words, else windows of `size` words every `stride`
+    words, the last one aligned to the end."""
+    words = text.split()
+    if len(words) <= size:
+        return [text]
+    starts = list(range(0, len(words) - size + 1, stride))
+    if starts[-1] + size < len(words):
+        starts.append(len(words) - size)
+    return [" ".join(words[s:s + size]) for s in starts]
+
+
+def scan_document(path: Path, detector_dir: Path = DEFAULT_DETECTOR, window: int = 200, stride: int = 100,
+                  threshold: float | None = None) -> dict:
+    """Score every paragraph of `path`; returns the report that `--json` prints."""
+    if window < 1 or not 1 <= stride <= window:
+        raise CohesiveError(f"need window >= 1 and 1 <= stride <= window, got window={window}, stride={stride}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise CohesiveError(f"threshold is a probability in [0, 1], got {threshold}")
+    paragraphs = split_paragraphs(read_document(path))
+    detector = load_detector(detector_dir)
+    cut = threshold if threshold is not None else detector.threshold
+    windows = [word_windows(text, window, stride) for _, text in paragraphs]
+    scores = iter(detector([w for ws in windows for w in ws]).tolist())
+    scored = []
+    for index, ((line, text), pieces) in enumerate(zip(paragraphs, windows), start=1):
+        probability = max(next(scores) for _ in pieces)
+        scored.append(ScoredParagraph(index, line, text, len(text.split()), len(pieces), round(probability, 4),
+                                      probability >= cut))
+    return {"file": str(path), "detector": str(detector_dir), "kind": detector.kind, "threshold": cut,
+            "trained_on": detector.info.get("train_cell"), "window": window, "stride": stride,
+            "flagged": sum(p.flagged for p in scored), "paragraphs": [asdict(p) for p in scored]}
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse, before any work, a report path that is a folder or cannot be written."""
+    if path.is_dir():
+        raise CohesiveError(f"{path} is a folder: give a file name for the report, e.g. {path / 'report.html'}")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CohesiveError(f"cannot write {path}: {existing} is not a folder")
+    if not os.access(path if path.exists() else existing, os.W_OK):
+        raise CohesiveError(f"cannot write {path}: permission denied")
+
+
+def write_report(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CohesiveError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def report_text(report: dict) -> str:
+    """One line per paragraph: number, probability, flag, the paragraph's opening words."""
+    header = (f"{report['file']}: {len(report['paragraphs'])} paragraphs, {report['flagged']} flagged "
+              f"({report['kind']} detector {report['detector']}, threshold {report['threshold']:.3f})")
+    lines = [header]
+    for p in report["paragraphs"]:
+        preview = p["text"] if len(p["text"]) <= 70 else p["text"][:67] + "..."
+        lines.append(f"{p['index']:>4}  {p['probability']:.3f}  {'PARAPHRASED' if p['flagged'] else 'original   '}  "
+                     f"{preview}")
+    return "\n".join(lines)
+
+
+_STYLE = """
+body { font-family: Georgia, serif; max-width: 52em; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-family: sans-serif; font-size: 1.3em; }
+.summary, .score { font-family: sans-serif; font-size: 0.85em; color: #555; }
+.para { border-left: 4px solid #ccc; padding: 0.3em 0.8em; margin: 1em 0; border-radius: 3px; }
+.para.flagged { border-left-color: #c0392b; }
+.para.flagged .score { color: #922b21; font-weight: bold; }
+.para p { margin: 0.3em 0; line-height: 1.5; }
+"""
+
+
+def report_html(report: dict) -> str:
+    """A self-contained page: every paragraph, suspicious ones tinted by their probability."""
+    name = html.escape(Path(report["file"]).name)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>Machine-paraphrase report: {name}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
+        f"<h1>Machine-paraphrase report: {name}</h1>",
+        (f'<p class="summary">{len(report["paragraphs"])} paragraphs, <strong>{report["flagged"]} flagged</strong> '
+         f"as possibly machine-paraphrased by the {html.escape(report['kind'])} detector "
+         f"<code>{html.escape(report['detector'])}</code> (flag when P &ge; {report['threshold']:.3f}). "
+         "A flag is a reason to look closer, not proof.</p>"),
+    ]
+    for p in report["paragraphs"]:
+        tint = f' style="background: rgba(231, 76, 60, {0.08 + 0.3 * p["probability"]:.2f})"' if p["flagged"] else ""
+        label = "possibly machine-paraphrased" if p["flagged"] else "not flagged"
+        windows = f", max over {p['windows']} windows" if p["windows"] > 1 else ""
+        parts += [f'<div class="para{" flagged" if p["flagged"] else ""}" id="p{p["index"]}"{tint}>',
+                  (f'<div class="score">&para; {p["index"]} (line {p["line"]}) &middot; '
+                   f'P = {p["probability"]:.3f}{windows} &middot; {label}</div>'),
+                  f"<p>{html.escape(p['text'])}</p>", "</div>"]
+    parts += ["</body>", "</html>"]
+    return "\n".join(parts) + "\n"

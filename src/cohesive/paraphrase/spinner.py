@@ -1,0 +1,206 @@
+"""A WordNet synonym spinner, the offline stand-in for SpinBot and SpinnerChief.
+
+Each word is POS-tagged (the project's SemCor perceptron), lemmatised (WordNet morphy), given a
+sense (by default in context, by extended Lesk; `sense="first"`: WordNet's first sense, whatever the
+sentence says), and replaced by another single-word lemma of that synset, re-inflected to the
+original form (lemminflect: `mice` -> `rodents`, `ran` -> `operated`) with the original
+capitalisation (lower, Title, UPPER). Modes follow the tools' settings: SpinnerChief changes about
+every 4th word by default (`every-4th`) and every 2nd word at its increased frequency
+(`every-2nd`); SpinBot changes as many words as it can (`max`).
+
+Names are left alone (capitalised words inside a sentence), and so are stop words and auxiliaries.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import lemminflect
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from cohesive.corpora.raganato import Instance, Sentence, Token
+from cohesive.errors import CohesiveError
+from cohesive.lexicon import lexicon
+from cohesive.wsd.tagger import Span, load_tagger, split_sentences, tokenize
+
+#: mode -> a word is changed once at least this many words have passed since the last change.
+SPIN_MODES = {"every-4th": 4, "every-2nd": 2, "max": 1}
+SENSE_METHODS = ("first", "lesk")
+CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
+#: Penn tags to try, in this order, when recognising which inflection a word is (base forms first).
+_TAG_ORDER = ("NN", "NNS", "VB", "VBP", "VBZ", "VBG", "VBD", "VBN", "JJ", "JJR", "JJS", "RB", "RBR", "RBS")
+_BASE_TAGS = {"NN", "VB", "VBP", "JJ", "RB"}
+_OPENING = {'"', "'", "(", "[", "``", "`"}
+
+
+@dataclass(frozen=True)
+class Substitution:
+    """One changed word: `start`/`end` are character offsets in the original text."""
+
+    start: int
+    end: int
+    original: str
+    replacement: str
+    lemma: str
+    synonym: str
+    pos: str
+    sense_key: str
+    synset: str
+
+
+@dataclass(frozen=True)
+class Spun:
+    text: str
+    substitutions: list[Substitution]
+
+
+class Spinner:
+    """`Spinner("every-4th").spin(text, random.Random(0))` -> the spun text and its substitutions."""
+
+    def __init__(self, mode: str = "every-4th", sense: str = "lesk", tagger=None, lex=None):
+        if mode not in SPIN_MODES:
+            raise CohesiveError(f"unknown spin mode {mode!r}; choose from {', '.join(SPIN_MODES)}")
+        if sense not in SENSE_METHODS:
+            raise CohesiveError(f"unknown sense method {sense!r}; choose from {', '.join(SENSE_METHODS)}")
+        self.mode, self.step, self.sense = mode, SPIN_MODES[mode], sense
+        self.lex = lex or lexicon()
+        self.tagger = tagger or load_tagger()
+        self._lesk = None
+        if sense == "lesk":
+            from cohesive.wsd.baselines import ExtendedLesk
+
+            self._lesk = ExtendedLesk(self.lex)
+
+    def spin(self, text: str, rng: random.Random | None = None) -> Spun:
+        """Change a word whenever `step` words have passed since the last change (the count starts at
+        a random offset, so the changed positions differ between paragraphs)."""
+        rng = rng or random.Random(0)
+        since_change = rng.randrange(self.step)
+        substitutions = []
+        for sentence in self._tagged_sentences(text):
+            for index, (span, _, _) in enumerate(sentence.spans):
+                if not span[0].isalpha():
+                    continue
+                since_change += 1
+                if since_change < self.step:
+                    continue
+                substitution = self._substitute(sentence, index)
+                if substitution:
+                    substitutions.append(substitution)
+                    since_change = 0
+        return Spun(apply_substitutions(text, substitutions), substitutions)
+
+    def _tagged_sentences(self, text: str) -> list[_Tagged]:
+        out = []
+        for spans in split_sentences(tokenize(text)):
+            tags = [pos for _, pos in self.tagger.tag([word for word, _, _ in spans])]
+            lemmas = [self._lemma(word, pos) for (word, _, _), pos in zip(spans, tags)]
+            out.append(_Tagged(list(zip(spans, tags, lemmas))))
+        return out
+
+    def _lemma(self, word: str, pos: str) -> str | None:
+        """The WordNet lemma of a changeable content word, else None."""
+        if pos not in CONTENT_POS or not word.isalpha() or word.lower() in ENGLISH_STOP_WORDS:
+            return None
+        lemma = self.lex.lemmatise(word, pos)
+        if not lemma or lemma in ENGLISH_STOP_WORDS or not self.lex.senses(lemma, pos):
+            return None
+        return lemma
+
+    def _substitute(self, sentence: _Tagged, index: int) -> Substitution | None:
+        (word, start, end), pos, lemma = sentence.spans[index]
+        if lemma is None or (word[0].isupper() and not word.isupper() and not sentence.starts_at(index)):
+            return None  # not a content word WordNet knows, or a name
+        sense = self._choose_sense(sentence, index)
+        for synonym in synonyms(self.lex, sense.key, lemma):
+            inflected = inflect_like(word, lemma, synonym, pos)
+            # WordNet must read the inflected form back as the synonym: rejects `works` -> `workses`
+            if not inflected or inflected == word.lower() or self.lex.lemmatise(inflected, pos) != synonym:
+                continue
+            replacement = match_case(word, inflected)
+            if replacement:
+                synset = self.lex.sense(sense.key).synset
+                return Substitution(start, end, word, replacement, lemma, synonym, pos, sense.key, synset)
+        return None
+
+    def _choose_sense(self, sentence: _Tagged, index: int):
+        _, pos, lemma = sentence.spans[index]
+        if self._lesk is None:
+            return self.lex.senses(lemma, pos)[0]
+        tokens = [Token(word, lem or word, tag) for (word, _, _), tag, lem in sentence.spans]
+        instance = Instance("spin", lemma, pos, index, Sentence("s", "d", tokens))
+        return self.lex.sense(self._lesk.predict(instance))
+
+
+@dataclass(frozen=True)
+class _Tagged:
+    """A sentence's tokens with their POS tag and WordNet lemma (None for words that are never changed)."""
+
+    spans: list[tuple[Span, str, str | None]]
+
+    def starts_at(self, index: int) -> bool:
+        """Whether the word at `index` opens the sentence (only quotes or brackets before it)."""
+        return all(span[0] in _OPENING for span, _, _ in self.spans[:index])
+
+
+@lru_cache(maxsize=100_000)
+def _synset_lemmas(lex, sense_key: str) -> tuple[str, ...]:
+    return tuple(lex.synset(sense_key).lemma_names())
+
+
+def synonyms(lex, sense_key: str, lemma: str) -> list[str]:
+    """Single-word, lower-case lemmas of the sense's synset other than `lemma`, in WordNet order
+    (which lists a synset's most frequent lemma first)."""
+    return [name for name in _synset_lemmas(lex, sense_key)
+            if name.isalpha() and name.islower() and name != lemma.lower()]
+
+
+def inflect_like(word: str, lemma: str, synonym: str, pos: str) -> str | None:
+    """`synonym` in the inflection that `word` has for `lemma` (None if that inflection is unknown)."""
+    forms = lemminflect.getAllInflections(lemma, upos=pos) or lemminflect.getAllInflectionsOOV(lemma, upos=pos)
+    lower = word.lower()
+    tag = next((t for t in _TAG_ORDER if lower in forms.get(t, ())), None)
+    if tag is None:
+        return synonym if lower == lemma.lower() else None
+    if tag in _BASE_TAGS:
+        return synonym
+    inflected = lemminflect.getInflection(synonym, tag=tag)
+    return inflected[0] if inflected else None
+
+
+def match_case(original: str, new: str) -> str | None:
+    """`new` cased like `original` (lower, Title or UPPER); None for mixed case such as `iPhone`."""
+    if original.islower():
+        return new.lower()
+    if original.isupper() and len(original) > 1:
+        return new.upper()
+    if original[0].isupper() and (len(original) == 1 or original[1:].islower()):
+        return new[0].upper() + new[1:].lower()
+    return None
+
+
+def apply_substitutions(text: str, substitutions: list[Substitution]) -> str:
+    return replace_spans(text, [(s.start, s.end, s.replacement) for s in substitutions])
+
+
+def replace_spans(text: str, replacements: list[tuple[int, int, str]]) -> str:
+    """Rebuild `text` with each (start, end) span replaced; offsets refer to the original text."""
+    parts, position = [], 0
+    for start, end, replacement in sorted(replacements):
+        parts += [text[position:start], replacement]
+        position = end
+    return "".join(parts) + text[position:]
+
+
+def spin_tagger(sentences: int | None = None):
+    """The SemCor POS tagger: the project's cached full tagger, or (`sentences` = n) a quicker one
+    trained on the first n SemCor sentences, cached under its own name."""
+    if sentences is None:
+        return load_tagger()
+    from cohesive.wsd.tagger import tagger_file
+
+    path = tagger_file().with_name(f"semcor_perceptron-{sentences}.json")
+    return load_tagger(Path(path), max_sentences=sentences)
