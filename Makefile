@@ -6,25 +6,36 @@ PIP := $(PY) -m pip
 SHARED ?= ../shared/data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: quickstart test test-fast data wordnet install clean
+.PHONY: quickstart test test-fast lint data wordnet gcide install clean
 
 COHESIVE := $(VENV)/bin/cohesive
 
 # The main job on the offline default, small budgets: WSD baselines, teachers -> cache -> the
-# four-way distillation comparison (plot in results/quickstart/compare.png), then a small LMGC-M
-# fine-tune of MiniLM scored on SemEval-2007.
-quickstart: install wordnet data
+# four-way distillation comparison (plot in results/quickstart/compare.png), a small LMGC-M
+# fine-tune of MiniLM scored on SemEval-2007, a GLUE check, and the machine-paraphrase pipeline
+# (corpus -> detectors -> cell-wise evaluation -> an HTML report on a sample document).
+quickstart: install wordnet gcide data
 	$(COHESIVE) wsd evaluate --config configs/wsd_baselines.yaml
 	$(COHESIVE) teachers build --config configs/quickstart/teachers.yaml
 	$(COHESIVE) distill cache --config configs/quickstart/distill_cache.yaml
 	$(COHESIVE) distill compare --config configs/quickstart/distill_compare.yaml
 	$(COHESIVE) wsd train --config configs/lmgc_quick.yaml
+	$(COHESIVE) nlu suite --config configs/quickstart/nlu.yaml
+	$(COHESIVE) paraphrase build --config configs/quickstart/paraphrase_build.yaml
+	$(COHESIVE) paraphrase train --config configs/quickstart/paraphrase_train_tfidf_lr.yaml
+	$(COHESIVE) paraphrase train --config configs/quickstart/paraphrase_train_finetune.yaml
+	$(COHESIVE) paraphrase evaluate --config configs/quickstart/paraphrase_evaluate.yaml
+	$(COHESIVE) detect examples/sample_document.txt --detector runs/quickstart/paraphrase/detectors/tfidf-lr \
+	  --html results/quickstart/sample_document.html
 
-test: install wordnet data
+test: install wordnet gcide data lint
 	$(PY) -m pytest -q
 
-test-fast: install wordnet data
+test-fast: install wordnet gcide data
 	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
 
 install: $(VENV)/.installed
 
@@ -45,6 +56,12 @@ wordnet: install
 	  $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index \
 	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends wordnet-base wordnet-sense-index; }; }
 	@$(PY) -c "from cohesive.lexicon.locate import main; raise SystemExit(main())"
+
+# Debian's GCIDE dictionary: one of the offline text domains (teachers, paraphrase corpus).
+gcide: install
+	@$(PY) -c "from cohesive.corpora.text import gcide_path; gcide_path()" 2>/dev/null \
+	  || $(SUDO) apt-get install -y -qq --no-install-recommends dict-gcide \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends dict-gcide; }
 
 # ./data -> ../shared/data when present; otherwise say where to get the data.
 data:

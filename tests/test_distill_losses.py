@@ -7,8 +7,15 @@ import math
 import pytest
 import torch
 
-from cohesive.distill.losses import (DistillLossConfig, cosine_hidden_loss, dense_kd_loss, dense_targets,
-                                     distillation_loss, sparse_kd_loss, sparse_targets)
+from cohesive.distill.losses import (
+    DistillLossConfig,
+    cosine_hidden_loss,
+    dense_kd_loss,
+    dense_targets,
+    distillation_loss,
+    sparse_kd_loss,
+    sparse_targets,
+)
 from cohesive.distill.mlm import MaskedOutputs
 from cohesive.errors import CohesiveError
 

@@ -7,8 +7,14 @@ import math
 import pytest
 import torch
 
-from cohesive.distill.weighting import (CONFIDENCES, confidence, confidence_features, mix_probabilities,
-                                        teacher_weights, weight_stats)
+from cohesive.distill.weighting import (
+    CONFIDENCES,
+    confidence,
+    confidence_features,
+    mix_probabilities,
+    teacher_weights,
+    weight_stats,
+)
 from cohesive.errors import CohesiveError
 
 

@@ -3,7 +3,12 @@
 import pytest
 
 from cohesive.corpora.raganato import (
-    iter_instances, read_gold, read_keys, read_sentences, write_corpus, write_keys,
+    iter_instances,
+    read_gold,
+    read_keys,
+    read_sentences,
+    write_corpus,
+    write_keys,
 )
 from cohesive.errors import DataError
 from cohesive.paths import semcor_prefix, wsd_prefix

@@ -9,8 +9,13 @@ from conftest import make_tiny_mlm
 from transformers import AutoModelForMaskedLM, BertConfig, BertForMaskedLM, BertTokenizerFast
 
 from cohesive.config import load_config
-from cohesive.distill.teachers import (TeacherBuildConfig, build_domain_teacher, evaluate_mlm, load_teachers,
-                                       param_groups)
+from cohesive.distill.teachers import (
+    TeacherBuildConfig,
+    build_domain_teacher,
+    evaluate_mlm,
+    load_teachers,
+    param_groups,
+)
 from cohesive.errors import CohesiveError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,6 +12,8 @@ from cohesive.errors import CohesiveError
 
 def build_parser() -> argparse.ArgumentParser:
     from cohesive.distill import commands as distill_commands
+    from cohesive.nlu import commands as nlu_commands
+    from cohesive.paraphrase import commands as paraphrase_commands
     from cohesive.wsd import commands as wsd_commands
 
     parser = argparse.ArgumentParser(prog="cohesive", description=__doc__)
@@ -20,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     wsd_commands.register(commands)
     distill_commands.register(commands)
+    nlu_commands.register(commands)
+    paraphrase_commands.register(commands)
     return parser
 
 

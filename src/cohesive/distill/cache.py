@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
-from torch import Tensor, distributed as dist, nn
+from torch import Tensor, nn
+from torch import distributed as dist
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 

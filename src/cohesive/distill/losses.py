@@ -18,8 +18,14 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from cohesive.distill.mlm import MaskedOutputs
-from cohesive.distill.weighting import (CONFIDENCES, SCHEMES, confidence, confidence_features,
-                                        mix_probabilities, teacher_weights)
+from cohesive.distill.weighting import (
+    CONFIDENCES,
+    SCHEMES,
+    confidence,
+    confidence_features,
+    mix_probabilities,
+    teacher_weights,
+)
 from cohesive.errors import CohesiveError
 
 _LOG_TINY = math.log(torch.finfo(torch.float32).tiny)

@@ -17,8 +17,17 @@ from pathlib import Path
 
 import torch
 from torch.nn import functional as F
-from transformers import (AutoModelForMaskedLM, AutoTokenizer, BertConfig, BertForMaskedLM, PreTrainedModel, Trainer,
-                          TrainerCallback, TrainingArguments, get_linear_schedule_with_warmup)
+from transformers import (
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    BertConfig,
+    BertForMaskedLM,
+    PreTrainedModel,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    get_linear_schedule_with_warmup,
+)
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from cohesive.corpora.text import corpus_fingerprint, domain_split, mixed_texts, tokenize_blocks

@@ -20,8 +20,8 @@ from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainingArgume
 from transformers.trainer_utils import get_last_checkpoint
 
 from cohesive.distill.cache import TEACHER_KEYS, CacheError, TeacherCache, collate_cached
-from cohesive.distill.losses import DistillLossConfig, TeacherTargets, dense_targets, distillation_loss, sparse_targets
 from cohesive.distill.heldout import heldout_set
+from cohesive.distill.losses import DistillLossConfig, TeacherTargets, dense_targets, distillation_loss, sparse_targets
 from cohesive.distill.mlm import IGNORE, masked_lm_metrics, masked_lm_outputs, route_forward_to_masked_outputs
 from cohesive.distill.student import student_from_config, student_from_teacher
 from cohesive.distill.weighting import weight_stats

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 import nltk
@@ -104,7 +104,7 @@ class Lexicon:
     def has_sense(self, sense_key: str) -> bool:
         return sense_key in self._index
 
-    @lru_cache(maxsize=None)
+    @cache
     def sense(self, sense_key: str) -> Sense:
         """The sense behind a WordNet 3.0 sense key (adjective satellites included)."""
         if sense_key not in self._index:
