@@ -66,3 +66,8 @@ def model_fingerprint(name: str | Path) -> str:
         stat = weight.stat()
         digest.update(f"\0{weight.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return f"sha256:{digest.hexdigest()}"
+
+
+def fitting_length(model, requested: int) -> int:
+    """`requested`, or the model's number of positions if that is smaller (longer inputs cannot be embedded)."""
+    return min(requested, getattr(model.config, "max_position_embeddings", requested))

@@ -25,6 +25,7 @@ from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
 from cohesive.errors import CohesiveError
+from cohesive.models import fitting_length
 
 KINDS = ("tfidf-lr", "tfidf-svm", "embed-lr", "finetune")
 DETECTOR_FILE = "detector.json"
@@ -160,11 +161,6 @@ class TfidfDetector(_Saved):
 
 
 # --- frozen encoder embeddings + logistic regression ----------------------------------------------
-
-
-def fitting_length(model, requested: int) -> int:
-    """`requested`, or the model's number of positions if that is smaller (longer inputs cannot be embedded)."""
-    return min(requested, getattr(model.config, "max_position_embeddings", requested))
 
 
 def _sorted_batches(texts: list[str], batch_size: int, desc: str):

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from tqdm.auto import tqdm
 
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.spinner import match_case, replace_spans
@@ -46,19 +45,18 @@ class MaskFiller:
     def __init__(self, model: str, share: float = 0.3, passes: int = 1, batch_size: int = 8, max_length: int = 512):
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        from cohesive.models import resolve_model
+        from cohesive.models import fitting_length, load_pretrained
 
         if not 0 < share <= 1:
             raise CohesiveError(f"mask share must be in (0, 1], got {share}")
         if passes < 1:
             raise CohesiveError(f"mask-and-fill passes must be at least 1, got {passes}")
-        path = resolve_model(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        self.tokenizer = load_pretrained(AutoTokenizer, model)
         if self.tokenizer.mask_token_id is None:
             raise CohesiveError(f"{model}: the tokenizer has no mask token; mask-and-fill needs a masked LM")
-        self.model = AutoModelForMaskedLM.from_pretrained(path, trust_remote_code=False).eval()
+        self.model = load_pretrained(AutoModelForMaskedLM, model).eval()
         self.share, self.passes, self.batch_size = share, passes, batch_size
-        self.max_length = min(max_length, getattr(self.model.config, "max_position_embeddings", max_length))
+        self.max_length = fitting_length(self.model, max_length)
         size = self.model.get_output_embeddings().weight.shape[0]
         words = {i: w for i, w in word_tokens(self.tokenizer).items() if i < size}
         self.allowed = torch.zeros(size, dtype=torch.bool)
@@ -69,13 +67,13 @@ class MaskFiller:
         for index, word in words.items():
             self.ids_by_word.setdefault(word.lower(), []).append(index)
 
-    def fill(self, texts: list[str], rngs: list[random.Random], progress: bool = False) -> list[Filled]:
+    def fill(self, texts: list[str], rngs: list[random.Random]) -> list[Filled]:
         """Paraphrase each text; `rngs[i]` chooses the masked words of `texts[i]`. With `passes` > 1
         the chosen words are filled in interleaved groups, each pass seeing the earlier fills."""
         chosen = [choose_words(text, self.share, rng) for text, rng in zip(texts, rngs)]
         done: list[dict[int, Fill]] = [{} for _ in texts]
         steps = [(p, b) for p in range(self.passes) for b in range(0, len(texts), self.batch_size)]
-        for p, start in tqdm(steps, desc="mask-and-fill", unit="batch", disable=not progress or None):
+        for p, start in steps:
             end = start + self.batch_size
             groups = [spans[p::self.passes] for spans in chosen[start:end]]
             self._fill_batch(texts[start:end], groups, done[start:end])
