@@ -21,7 +21,7 @@ from cohesive.wsd.tagger import load_tagger, split_sentences, tokenize
 
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
 MODEL_ENV = "COHESIVE_WSD_MODEL"
-DEFAULT_MODEL = Path("runs/lmgc/minilm")
+DEFAULT_MODEL = Path("runs/lmgc/bem-minilm")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class SenseTag:
 
 def disambiguate(text: str, model: str | Path | Predictor | None = None, tagger=None) -> list[SenseTag]:
     """Sense of every content word of `text` (model: a trained model folder, a loaded predictor, or
-    None for `$COHESIVE_WSD_MODEL`, else `runs/lmgc/minilm`)."""
+    None for `$COHESIVE_WSD_MODEL`, else `runs/lmgc/bem-minilm`, the BEM model of configs/bem.yaml)."""
     if not text or not text.strip():
         raise CohesiveError("empty text: nothing to disambiguate")
     predictor = model if hasattr(model, "predict") else _load(str(_model_dir(model)))
@@ -86,7 +86,7 @@ def _model_dir(model: str | Path | None) -> Path:
     directory = Path(model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
     if not directory.is_dir():
         raise CohesiveError(f"no trained WSD model at {directory}: train one with "
-                            f"`cohesive wsd train --config configs/lmgc.yaml`, or pass model=DIR / set ${MODEL_ENV}")
+                            f"`cohesive wsd train --config configs/bem.yaml`, or pass model=DIR / set ${MODEL_ENV}")
     return directory
 
 

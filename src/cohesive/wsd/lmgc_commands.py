@@ -32,7 +32,7 @@ def register(wsd: argparse._SubParsersAction) -> None:
 
     tag = wsd.add_parser("tag", help="disambiguate every content word of a text")
     tag.add_argument("text", help="the text (quote it)")
-    tag.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or runs/lmgc/minilm)")
+    tag.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or runs/lmgc/bem-minilm)")
     tag.add_argument("--json", action="store_true", help="print JSON instead of a table")
     tag.set_defaults(handler=run_tag)
 
