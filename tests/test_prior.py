@@ -46,3 +46,10 @@ def test_weight_is_saved_with_the_model(tmp_path):
     (tmp_path / "prior.json").write_text('{"weigth": 1}')
     with pytest.raises(CohesiveError, match="not a valid prior file"):
         read_weight(tmp_path)
+
+
+def test_a_negative_weight_is_refused_before_any_model_loads(tmp_path):
+    from cohesive.wsd.predict import load_predictor
+
+    with pytest.raises(CohesiveError, match="prior weight must be >= 0"):
+        load_predictor(tmp_path, prior_weight=-1.0)  # tmp_path holds no model: the weight is checked first

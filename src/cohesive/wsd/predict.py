@@ -116,6 +116,8 @@ def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: 
     from cohesive.wsd.biencoder import BiEncoderPredictor
     from cohesive.wsd.lmgc import META_FILE
 
+    if prior_weight is not None and prior_weight < 0:
+        raise CohesiveError(f"prior weight must be >= 0, got {prior_weight}")
     directory = Path(directory)
     if (directory / BI_META).is_file():
         predictor = BiEncoderPredictor.load(directory, batch_pairs)
@@ -124,8 +126,6 @@ def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: 
     else:
         raise CohesiveError(f"{directory} is not a trained WSD model (no {META_FILE} or {BI_META}); "
                             "train one with `cohesive wsd train`")
-    if prior_weight is not None and prior_weight < 0:
-        raise CohesiveError(f"prior weight must be >= 0, got {prior_weight}")
     predictor.prior_weight = read_weight(directory) if prior_weight is None else prior_weight
     return predictor
 
