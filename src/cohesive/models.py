@@ -71,3 +71,19 @@ def model_fingerprint(name: str | Path) -> str:
 def fitting_length(model, requested: int) -> int:
     """`requested`, or the model's number of positions if that is smaller (longer inputs cannot be embedded)."""
     return min(requested, getattr(model.config, "max_position_embeddings", requested))
+
+
+def weights_digest(name: str | Path) -> str:
+    """sha256 over the bytes of a local model's safetensors files (sorted by name): the identity of
+    the weights themselves, unlike `model_fingerprint`, which also changes when a file is re-copied."""
+    path = Path(resolve_model(str(name)))
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise CohesiveError(f"{path}: no safetensors weights to fingerprint")
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return f"sha256:{digest.hexdigest()}"

@@ -213,11 +213,11 @@ class BiEncoderPredictor:
 class InstanceIndices(torch.utils.data.Dataset):
     """The bi-encoder trains on instances (all candidates of one in the same softmax)."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, lengths: np.ndarray):
+        self.lengths = lengths  # context length of each instance (for length-grouped batches)
 
     def __len__(self) -> int:
-        return self.size
+        return len(self.lengths)
 
     def __getitem__(self, i: int) -> int:
         return i
@@ -234,10 +234,12 @@ class BiEncoderSystem:
         self.model = BiEncoder.from_pretrained(config.model, config.max_length, config.max_gloss_tokens)
 
     def dataset(self, pairs: PairSet) -> InstanceIndices:
-        return InstanceIndices(len(pairs.instance_ids))
+        return InstanceIndices(np.array([len(c) for c in pairs.contexts])[pairs.instance_context])
 
-    def lengths(self, pairs: PairSet) -> np.ndarray:
-        return np.array([len(c) for c in pairs.contexts])[pairs.instance_context]
+    def sampler(self, dataset: InstanceIndices, batch_size: int, seed: int):
+        from cohesive.wsd.pairs import BucketSampler
+
+        return BucketSampler(dataset.lengths, batch_size, seed=seed)
 
     def collator(self, pairs: PairSet) -> Batcher:
         return Batcher(pairs, self.tokenizer)

@@ -44,7 +44,7 @@ from cohesive.models import resolve_model
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("lmgc", "lmgc-m", "bem")
+OBJECTIVES = ("lmgc", "lmgc-m", "bem", "gloss-bank")
 PAIR_HEADS = ("auto", "linear", "nsp")
 META_FILE = "lmgc.json"
 PAIR_HEAD_FILE = "pair_head.safetensors"
@@ -214,7 +214,7 @@ class LmgcConfig:
 
     model: str = "minilm"  # `minilm` (embedded default) or a checkpoint folder (e.g. a distilled student)
     output_dir: Path = Path("runs/lmgc/minilm")
-    objective: str = "lmgc-m"  # lmgc | lmgc-m | bem (bi-encoder)
+    objective: str = "lmgc-m"  # lmgc | lmgc-m | bem (bi-encoder) | gloss-bank (LoRA bi-encoder, frozen gloss bank)
     pair_head: str = "auto"  # auto | linear | nsp (BERT's next-sentence head, no new parameters)
     train_data: str = "semcor"  # `semcor` or a Raganato path prefix
     # SemCor sub-sampling (full SemCor: ~226k instances, ~1.5M pairs)
@@ -225,6 +225,10 @@ class LmgcConfig:
     max_length: int = 128
     max_gloss_tokens: int = 48
     mlm_probability: float = 0.15
+    # gloss-bank: LoRA adapters on the context encoder
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
     freeze_embeddings: bool = False  # word embeddings (and the tied MLM decoder) fixed: cheaper CPU steps
     # selection and final evaluation
     dev: str | None = "SE07"  # None: no selection, the final model is kept
@@ -233,7 +237,7 @@ class LmgcConfig:
     # optimisation (AdamW, linear decay)
     epochs: float = 1.0
     max_steps: int = -1
-    batch_size: int = 32  # pairs per step (instances for bem)
+    batch_size: int = 32  # pairs per step (instances for bem, at least this many targets of whole sentences for gloss-bank)
     learning_rate: float = 5e-5
     warmup_ratio: float = 0.0
     weight_decay: float = 0.01
@@ -256,9 +260,9 @@ class WsdTrainer(Trainer):
     """Trainer that batches by length, logs the loss parts, checkpoints through the model's own
     `save_pretrained`, and evaluates by dev F1, saving the model to `best_dir` when it improves."""
 
-    def __init__(self, *args, lengths, dev_score, best_dir: Path, **kwargs):
+    def __init__(self, *args, make_sampler, dev_score, best_dir: Path, **kwargs):
         super().__init__(*args, **kwargs)
-        self.lengths = lengths
+        self.make_sampler = make_sampler
         self.dev_score = dev_score
         self.best_dir = Path(best_dir)
         best = self.best_dir / BEST_FILE
@@ -268,9 +272,7 @@ class WsdTrainer(Trainer):
         self.add_callback(FollowConfiguredIntervals())
 
     def _get_train_sampler(self, train_dataset=None):
-        from cohesive.wsd.pairs import BucketSampler
-
-        return BucketSampler(self.lengths, self.args.train_batch_size, seed=self.args.seed)
+        return self.make_sampler(self.args.train_batch_size, self.args.seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         out = model(**inputs)
@@ -318,13 +320,13 @@ class FollowConfiguredIntervals(TrainerCallback):
         state.compute_steps(args, state.max_steps)
 
 
-def training_arguments(config: LmgcConfig) -> TrainingArguments:
+def training_arguments(config: LmgcConfig, loader_batch_size: int | None = None) -> TrainingArguments:
     evaluate = "steps" if config.dev else "no"
     return TrainingArguments(
         output_dir=str(config.output_dir / "checkpoints"),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=loader_batch_size or config.batch_size,
         learning_rate=config.learning_rate,
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
@@ -368,10 +370,14 @@ def train(config: LmgcConfig) -> dict:
     last = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
     if last is None:
         (config.output_dir / BEST_FILE).unlink(missing_ok=True)  # a fresh run selects afresh
+    dataset = system.dataset(train_set)
     trainer = WsdTrainer(
-        model=system.model, args=training_arguments(config), train_dataset=system.dataset(train_set),
+        model=system.model, args=training_arguments(config, getattr(system, "loader_batch_size", None)),
+        train_dataset=dataset,
         eval_dataset=dev_instances,  # scored by WsdTrainer.evaluate (dev F1), never batched by Trainer
-        data_collator=system.collator(train_set), processing_class=tokenizer, lengths=system.lengths(train_set),
+        data_collator=system.collator(train_set),
+        processing_class=tokenizer if getattr(system, "saves_tokenizer", True) else None,
+        make_sampler=lambda batch_size, seed: system.sampler(dataset, batch_size, seed),
         dev_score=dev_score, best_dir=config.output_dir,
     )
     started = time.monotonic()
@@ -426,6 +432,10 @@ def _system(config: LmgcConfig, tokenizer):
         from cohesive.wsd.biencoder import BiEncoderSystem
 
         return BiEncoderSystem(config, tokenizer)
+    if config.objective == "gloss-bank":
+        from cohesive.wsd.glossbank import GlossBankSystem
+
+        return GlossBankSystem(config, tokenizer)
     return CrossEncoderSystem(config, tokenizer)
 
 
@@ -443,8 +453,10 @@ class CrossEncoderSystem:
     def dataset(self, pairs):
         return pairs
 
-    def lengths(self, pairs):
-        return pairs.lengths
+    def sampler(self, dataset, batch_size: int, seed: int):
+        from cohesive.wsd.pairs import BucketSampler
+
+        return BucketSampler(dataset.lengths, batch_size, seed=seed)
 
     def collator(self, pairs):
         from cohesive.wsd.pairs import PairCollator

@@ -114,12 +114,16 @@ def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: 
     weight saved beside it unless `prior_weight` is given (0 = the model alone)."""
     from cohesive.wsd.biencoder import META_FILE as BI_META
     from cohesive.wsd.biencoder import BiEncoderPredictor
+    from cohesive.wsd.glossbank import META_FILE as BANK_META
+    from cohesive.wsd.glossbank import GlossBankPredictor
     from cohesive.wsd.lmgc import META_FILE
 
     if prior_weight is not None and prior_weight < 0:
         raise CohesiveError(f"prior weight must be >= 0, got {prior_weight}")
     directory = Path(directory)
-    if (directory / BI_META).is_file():
+    if (directory / BANK_META).is_file():
+        predictor = GlossBankPredictor.load(directory, batch_pairs)
+    elif (directory / BI_META).is_file():
         predictor = BiEncoderPredictor.load(directory, batch_pairs)
     elif (directory / META_FILE).is_file():
         predictor = CrossEncoder.load(directory, batch_pairs)

@@ -1,0 +1,402 @@
+"""Gloss-bank bi-encoder: the CPU workhorse that trains on all of SemCor in about an hour.
+
+BEM (Blevins & Zettlemoyer 2020) trains a gloss encoder beside the context encoder, so every step
+re-encodes up to a hundred candidate glosses with gradients. Here the gloss side is the frozen base
+encoder, pooled as it was trained (MiniLM is a mean-pooling sentence encoder): each sense's
+`lemma : gloss` vector is computed once, cached on disk keyed by the base weights' digest, and only
+a linear map on top of it is learnt. The context side is the base encoder with LoRA adapters; one
+pass over a sentence serves all of its targets (SemCor: 226k instances in 37k sentences), and
+training batches are whole sentences of similar length. Score = s * cos(C h_target, G g_sense),
+cross-entropy over the target's candidate senses.
+
+A trained folder is a small delta over the base checkpoint: `adapter/` (peft LoRA weights),
+`heads.safetensors` (C, G, s) and `glossbank.json` (base name and weight digest, checked at load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from cohesive.atomic import save_safetensors, write_json
+from cohesive.errors import CohesiveError
+from cohesive.lexicon.locate import cache_dir
+from cohesive.models import resolve_model, weights_digest
+from cohesive.wsd.biencoder import Batcher, BiEncoderPredictor
+from cohesive.wsd.lmgc import WsdOutput
+from cohesive.wsd.pairs import PairEncoder, PairSet, single_affixes
+
+log = logging.getLogger(__name__)
+
+META_FILE = "glossbank.json"
+HEADS_FILE = "heads.safetensors"
+ADAPTER_DIR = "adapter"
+BANK_FORMAT = 1
+#: BERT-style module names that get LoRA adapters (attention projections and both feed-forward layers).
+LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the states under `mask` (sentence-transformers' pooling of MiniLM)."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
+class GlossBank:
+    """Frozen-encoder vectors of sense glosses, keyed by sense key, cached on disk.
+
+    The cache folder is named by a digest of the encoder's weights, the pooling, the gloss text
+    format and its token limit, so a different base model never reads another's vectors. New
+    vectors are appended as extra safetensors shards, each written atomically."""
+
+    def __init__(self, encoder: nn.Module, tokenizer, pair_encoder: PairEncoder, encoder_digest: str,
+                 root: Path | None = None, batch_size: int = 256):
+        self.encoder = encoder.eval()
+        self.pair_encoder = pair_encoder
+        self.prefix, self.suffix = single_affixes(tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.batch_size = batch_size
+        identity = {"format": BANK_FORMAT, "encoder": encoder_digest, "pooling": "mean",
+                    "text": "lemma : gloss", "max_gloss_tokens": pair_encoder.max_gloss_tokens}
+        self.folder = (root or cache_dir() / "glossbank") / hashlib.sha256(
+            json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+        self._vectors: dict[str, torch.Tensor] = {}
+        self._read_shards()
+
+    def vectors(self, keys: Sequence[str], desc: str | None = None) -> torch.Tensor:
+        """[len(keys), hidden] gloss vectors; the missing ones are encoded now and saved."""
+        missing = [k for k in dict.fromkeys(keys) if k not in self._vectors]
+        if missing:
+            self._encode(missing, desc)
+        if not keys:
+            return torch.empty(0, self.encoder.config.hidden_size)
+        return torch.stack([self._vectors[k] for k in keys])
+
+    def encode(self, keys: Sequence[str]) -> torch.Tensor:
+        """Fresh vectors of `keys` (no cache), in `keys` order."""
+        ids = self.pair_encoder.gloss_ids(list(keys))
+        order = np.argsort([len(i) for i in ids], kind="stable")
+        out = torch.empty(len(keys), self.encoder.config.hidden_size)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                batch, mask = self._pad([np.concatenate([self.prefix, ids[i], self.suffix]) for i in chunk])
+                hidden = self.encoder(input_ids=batch, attention_mask=mask).last_hidden_state
+                out[torch.from_numpy(chunk)] = mean_pool(hidden, mask).float()
+        return out
+
+    def _encode(self, keys: list[str], desc: str | None) -> None:
+        encoded = []
+        step = 8 * self.batch_size
+        for start in tqdm(range(0, len(keys), step), desc=desc or "gloss bank", unit=" chunk", leave=False,
+                          disable=None if len(keys) > step else True):
+            encoded.append(self.encode(keys[start:start + step]))
+        vectors = torch.cat(encoded)
+        self._vectors.update(zip(keys, vectors))
+        try:
+            shard = self.folder / f"part-{len(list(self.folder.glob('part-*.safetensors'))):05d}.safetensors"
+            save_safetensors(shard, {"vectors": vectors}, {"keys": json.dumps(keys)})
+        except OSError as exc:  # a read-only cache only costs the re-encoding next time
+            log.warning("gloss bank not cached (%s)", exc)
+
+    def _read_shards(self) -> None:
+        for shard in sorted(self.folder.glob("part-*.safetensors")):
+            try:
+                with safe_open(str(shard), framework="pt") as handle:
+                    keys = json.loads(handle.metadata()["keys"])
+                    self._vectors.update(zip(keys, handle.get_tensor("vectors")))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("ignoring unreadable gloss-bank shard %s (%s)", shard, exc)
+
+    def _pad(self, sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        ids = np.full((len(sequences), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(sequences), width), dtype=np.int64)
+        for row, s in enumerate(sequences):
+            ids[row, :len(s)] = s
+            mask[row, :len(s)] = 1
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def _identity_linear(size: int) -> nn.Linear:
+    layer = nn.Linear(size, size)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(size))
+        layer.bias.zero_()
+    return layer
+
+
+class GlossBankEncoder(nn.Module):
+    """LoRA context encoder scored against frozen gloss-bank vectors through learnt linear maps."""
+
+    def __init__(self, context_encoder: nn.Module, meta: dict):
+        super().__init__()
+        hidden = context_encoder.config.hidden_size
+        self.context_encoder = context_encoder
+        self.context_head = _identity_linear(hidden)
+        self.gloss_head = _identity_linear(hidden)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(meta.get("initial_scale", 20.0))))
+        self.meta = meta
+        self.max_length = meta["max_length"]
+        self.max_gloss_tokens = meta["max_gloss_tokens"]
+
+    @property
+    def config(self):
+        return self.context_encoder.config
+
+    def context_vectors(self, context_ids, context_mask, rows, starts, ends) -> torch.Tensor:
+        """s * unit(C h): h the mean state of each target's tokens [starts, ends) in context row `rows`."""
+        hidden = self.context_encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state
+        positions = torch.arange(hidden.shape[1])
+        weights = ((positions >= starts[:, None]) & (positions < ends[:, None])).to(hidden.dtype)
+        targets = torch.einsum("nl,nlh->nh", weights, hidden[rows]) / weights.sum(1, keepdim=True).clamp(min=1)
+        return self.log_scale.exp() * F.normalize(self.context_head(targets), dim=-1)
+
+    def gloss_vectors(self, bank_vectors: torch.Tensor) -> torch.Tensor:
+        """unit(G g) for frozen bank vectors g."""
+        return F.normalize(self.gloss_head(bank_vectors), dim=-1)
+
+    def forward(self, context_ids, context_mask, rows, starts, ends, gloss_vectors, candidates, gold=None) -> WsdOutput:
+        """Scores [targets, candidates] (padding at -inf); loss = -log P(gold senses) over the candidates."""
+        targets = self.context_vectors(context_ids, context_mask, rows, starts, ends)
+        logits = (targets @ self.gloss_vectors(gloss_vectors).T).gather(1, candidates.clamp(min=0))
+        logits = logits.masked_fill(candidates < 0, float("-inf"))
+        if gold is None:
+            return WsdOutput(None, logits)
+        loss = (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~gold, float("-inf")), 1)).mean()
+        return WsdOutput(loss, logits, {"bank": loss.detach()})
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        self.context_encoder.save_pretrained(str(directory / ADAPTER_DIR))
+        save_safetensors(directory / HEADS_FILE, {"context_head.weight": self.context_head.weight.detach(),
+                                                  "context_head.bias": self.context_head.bias.detach(),
+                                                  "gloss_head.weight": self.gloss_head.weight.detach(),
+                                                  "gloss_head.bias": self.gloss_head.bias.detach(),
+                                                  "log_scale": self.log_scale.detach()})
+        write_json(directory / META_FILE, self.meta)
+
+    @classmethod
+    def create(cls, base: str, lora_rank: int = 16, lora_alpha: float = 32.0, lora_dropout: float = 0.05,
+               max_length: int = 128, max_gloss_tokens: int = 48) -> GlossBankEncoder:
+        """A fresh model: LoRA adapters on `base` (`minilm` or a folder), identity heads."""
+        from peft import LoraConfig, get_peft_model
+
+        encoder = _load_base(base)
+        lora = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=LORA_TARGETS)
+        meta = {"format": 1, "base": base, "base_digest": weights_digest(base), "max_length": max_length,
+                "max_gloss_tokens": max_gloss_tokens, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
+                "pooling": "mean", "gloss_text": "lemma : gloss"}
+        return cls(get_peft_model(encoder, lora), meta)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> GlossBankEncoder:
+        """A trained folder; its base checkpoint must have exactly the weights it was trained on."""
+        from peft import PeftModel
+
+        directory = Path(directory)
+        meta = read_meta(directory)
+        check_base(meta, directory)
+        model = cls(PeftModel.from_pretrained(_load_base(meta["base"]), str(directory / ADAPTER_DIR)), meta)
+        heads = load_file(str(directory / HEADS_FILE))
+        with torch.no_grad():
+            for name, value in heads.items():
+                model.get_parameter(name).copy_(value)
+        return model
+
+    def merged_encoder(self) -> nn.Module:
+        """The context encoder with the LoRA weights folded in (a plain, faster model for inference)."""
+        return self.context_encoder.merge_and_unload()
+
+
+def _load_base(base: str) -> nn.Module:
+    from transformers import AutoModel
+
+    from cohesive.models import load_pretrained
+
+    return load_pretrained(AutoModel, base)
+
+
+def read_meta(directory: Path) -> dict:
+    path = Path(directory) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("base", "base_digest", "max_length", "max_gloss_tokens"):
+            meta[key]  # noqa: B018 - presence check
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CohesiveError(f"{path}: not a valid gloss-bank model description ({type(exc).__name__})") from None
+    if not (Path(directory) / HEADS_FILE).is_file() or not (Path(directory) / ADAPTER_DIR).is_dir():
+        raise CohesiveError(f"{directory}: incomplete gloss-bank model (needs {ADAPTER_DIR}/ and {HEADS_FILE})")
+    return meta
+
+
+def check_base(meta: dict, directory: Path) -> None:
+    """The base weights must be those the adapters were trained on: a mismatch is one clear error."""
+    found = weights_digest(meta["base"])
+    if found != meta["base_digest"]:
+        raise CohesiveError(f"{directory}: base model {meta['base']!r} has weights {found[:19]}..., but this model "
+                            f"was trained on {meta['base_digest'][:19]}...; install the matching base model")
+
+
+class GlossBankPredictor(BiEncoderPredictor):
+    """Prediction: one context pass per sentence (merged LoRA), gloss vectors from the cached bank."""
+
+    def __init__(self, model: GlossBankEncoder, tokenizer, bank: GlossBank, batch_pairs: int = 256,
+                 prior_weight: float = 0.0):
+        super().__init__(model, tokenizer, bank.pair_encoder.lexicon, batch_pairs, prior_weight)
+        self.encoder = bank.pair_encoder
+        self.bank = bank
+
+    @classmethod
+    def load(cls, directory: str | Path, batch_pairs: int = 256) -> GlossBankPredictor:
+        from transformers import AutoTokenizer
+
+        from cohesive.lexicon import lexicon
+        from cohesive.models import load_pretrained
+
+        model = GlossBankEncoder.from_pretrained(directory)
+        model.context_encoder = model.merged_encoder()
+        tokenizer = load_pretrained(AutoTokenizer, model.meta["base"])
+        return cls(model.eval(), tokenizer, bank_for(model.meta, tokenizer, lexicon()), batch_pairs)
+
+    def _gloss_matrix(self, pairs: PairSet, batcher: Batcher) -> torch.Tensor:
+        return self.model.gloss_vectors(self.bank.vectors(pairs.gloss_keys, desc="gloss bank"))
+
+
+def bank_for(meta: dict, tokenizer, lexicon, root: Path | None = None) -> GlossBank:
+    """The gloss bank of a model's base encoder (a frozen copy of the base weights)."""
+    encoder = _load_base(meta["base"])
+    for parameter in encoder.parameters():
+        parameter.requires_grad_(False)
+    pair_encoder = PairEncoder(tokenizer, lexicon, meta["max_length"], meta["max_gloss_tokens"], marker="")
+    return GlossBank(encoder, tokenizer, pair_encoder, meta["base_digest"], root)
+
+
+def resolve_base(name: str) -> str:
+    """Base names are stored as given (`minilm` stays portable across machines)."""
+    return name if name == "minilm" else str(Path(resolve_model(name)).resolve())
+
+
+def sentence_batches(pairs: PairSet, batch_instances: int, seed: int, pool_batches: int = 50) -> list[np.ndarray]:
+    """Training batches of whole sentences: every target of a sentence shares its one context pass.
+
+    Sentences are shuffled, sorted by length inside random pools (little padding), then cut into
+    batches of at least `batch_instances` targets (a sentence is never split)."""
+    by_context: dict[int, list[int]] = {}
+    for instance, context in enumerate(pairs.instance_context.tolist()):
+        if pairs.offsets[instance + 1] > pairs.offsets[instance]:
+            by_context.setdefault(context, []).append(instance)
+    contexts = np.array(sorted(by_context), dtype=np.int64)
+    lengths = np.array([len(pairs.contexts[c]) for c in contexts])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(contexts))
+    pool = max(1, pool_batches * max(1, batch_instances // 6))
+    batches, current = [], []
+    for start in range(0, len(order), pool):
+        chunk = order[start:start + pool]
+        for c in contexts[chunk[np.argsort(lengths[chunk], kind="stable")]].tolist():
+            current.extend(by_context[c])
+            if len(current) >= batch_instances:
+                batches.append(np.array(current, dtype=np.int64))
+                current = []
+    if current:
+        batches.append(np.array(current, dtype=np.int64))
+    return batches
+
+
+class BatchList(torch.utils.data.Dataset):
+    """Pre-made batches as dataset items (the DataLoader takes one item per step)."""
+
+    def __init__(self, batches: list[np.ndarray]):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.batches[i]
+
+
+class ShuffledSampler(torch.utils.data.Sampler[int]):
+    """A seeded permutation per epoch (deterministic, so a resumed run skips exactly the seen batches)."""
+
+    def __init__(self, size: int, seed: int):
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.size).tolist())
+
+
+class BankCollator:
+    """One pre-made batch -> context inputs, the bank vectors of its candidates, candidates and gold."""
+
+    def __init__(self, pairs: PairSet, tokenizer, bank_matrix: torch.Tensor):
+        self.pairs = pairs
+        self.batcher = Batcher(pairs, tokenizer)
+        self.bank_matrix = bank_matrix
+
+    def __call__(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        instances = np.concatenate(items)
+        p = self.pairs
+        counts = np.diff(p.offsets)[instances]
+        index = np.concatenate([np.arange(p.offsets[i], p.offsets[i + 1]) for i in instances])
+        glosses, local = np.unique(p.pair_gloss[index], return_inverse=True)
+        candidates = torch.full((len(instances), int(counts.max())), -1, dtype=torch.long)
+        gold = torch.zeros(candidates.shape, dtype=torch.bool)
+        rows = np.repeat(np.arange(len(instances)), counts)
+        columns = np.arange(len(index)) - np.repeat(np.cumsum(counts) - counts, counts)
+        candidates[rows, columns] = torch.from_numpy(local.astype(np.int64))
+        gold[rows, columns] = torch.from_numpy(p.labels[index] == 1)
+        return {**self.batcher.contexts(instances), "gloss_vectors": self.bank_matrix[torch.from_numpy(glosses)],
+                "candidates": candidates, "gold": gold}
+
+
+class GlossBankSystem:
+    """Training pieces for `objective: gloss-bank`; `batch_size` counts targets (whole sentences)."""
+
+    marker = ""
+    loader_batch_size = 1
+    saves_tokenizer = False  # the base model's tokenizer is used: the folder stays a small delta
+
+    def __init__(self, config, tokenizer):
+        from cohesive.lexicon import lexicon
+
+        self.config = config
+        self.tokenizer = tokenizer
+        self.model = GlossBankEncoder.create(resolve_base(config.model), config.lora_rank, config.lora_alpha,
+                                             config.lora_dropout, config.max_length, config.max_gloss_tokens)
+        self.bank = bank_for(self.model.meta, tokenizer, lexicon())
+
+    def dataset(self, pairs: PairSet) -> BatchList:
+        return BatchList(sentence_batches(pairs, self.config.batch_size, self.config.seed))
+
+    def sampler(self, dataset: BatchList, batch_size: int, seed: int) -> ShuffledSampler:
+        return ShuffledSampler(len(dataset), seed)
+
+    def collator(self, pairs: PairSet) -> BankCollator:
+        return BankCollator(pairs, self.tokenizer, self.bank.vectors(pairs.gloss_keys, desc="gloss bank (train)"))
+
+    def dev_scorer(self, instances, gold):
+        predictor = GlossBankPredictor(self.model, self.tokenizer, self.bank, self.config.eval_batch_pairs)
+        pairs = predictor.encoder.build(instances, desc="dev pairs")
+        return lambda model: predictor.f1(pairs, gold)
