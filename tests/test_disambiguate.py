@@ -8,7 +8,7 @@ import pytest
 
 from cohesive.errors import CohesiveError
 from cohesive.wsd import disambiguate as api
-from cohesive.wsd.lmgc import LmgcModel
+from cohesive.wsd.modeling import LmgcModel
 from cohesive.wsd.tagger import (
     load_tagger,
     read_tagger,
@@ -77,11 +77,11 @@ def test_bad_input_is_a_clear_error(model_dir, tagger, tmp_path):
 
 
 def test_tag_command_prints_json_and_a_table(model_dir, tagger, monkeypatch, capsys):
-    from cohesive.wsd import lmgc_commands
+    from cohesive.wsd import cli as wsd_cli
 
     monkeypatch.setattr(api, "load_tagger", lambda: tagger)
     parser = argparse.ArgumentParser()
-    lmgc_commands.register(parser.add_subparsers())
+    wsd_cli.register_models(parser.add_subparsers())
     args = parser.parse_args(["tag", "--json", "--model", str(model_dir), "The bank raised interest rates."])
     args.handler(args)
     rows = json.loads(capsys.readouterr().out)

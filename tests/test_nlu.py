@@ -133,10 +133,10 @@ TINY = ["--set", "max_train_examples=16", "--set", "max_steps=1", "--set", "batc
 
 @pytest.fixture(scope="module")
 def lmgc_folder(tmp_path_factory, tiny_mlm):
-    """What `cohesive wsd train` writes: the MLM backbone, the tokenizer, pair_head.safetensors, lmgc.json."""
+    """What `cohesive wsd train` writes: the MLM backbone, the tokenizer, pair_head.safetensors, wsd_model.json."""
     from transformers import AutoTokenizer
 
-    from cohesive.wsd.lmgc import LmgcModel
+    from cohesive.wsd.modeling import LmgcModel
 
     folder = tmp_path_factory.mktemp("lmgc") / "forget-lmgc-m"
     LmgcModel.from_pretrained(str(tiny_mlm), objective="lmgc-m", pair_head="linear").save_pretrained(folder)

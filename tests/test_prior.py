@@ -4,12 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from test_pairs import RIVER, instance
+from test_wsd_data import RIVER, instance
 
 from cohesive.errors import CohesiveError
-from cohesive.wsd.pairs import PairEncoder
-from cohesive.wsd.predict import choose
-from cohesive.wsd.prior import log_prior, read_weight, tune_weight, with_prior, write_weight
+from cohesive.wsd.data import PairEncoder
+from cohesive.wsd.prior import choose, log_prior, read_weight, tune_weight, with_prior, write_weight
 
 # index.sense tag counts of bank (noun), WordNet senses 1..10: 25, 20, 2, 1, then 0 six times.
 BANK_COUNTS = [25, 20, 2, 1, 0, 0, 0, 0, 0, 0]
@@ -48,8 +47,9 @@ def test_weight_is_saved_with_the_model(tmp_path):
         read_weight(tmp_path)
 
 
-def test_a_negative_weight_is_refused_before_any_model_loads(tmp_path):
-    from cohesive.wsd.predict import load_predictor
+@pytest.mark.parametrize("weight", [-1.0, float("nan")])
+def test_a_negative_or_nan_weight_is_refused_before_any_model_loads(tmp_path, weight):
+    from cohesive.wsd.inference import load_predictor
 
-    with pytest.raises(CohesiveError, match="prior weight must be >= 0"):
-        load_predictor(tmp_path, prior_weight=-1.0)  # tmp_path holds no model: the weight is checked first
+    with pytest.raises(CohesiveError, match="prior weight must be a number >= 0"):
+        load_predictor(tmp_path, prior_weight=weight)  # tmp_path holds no model: the weight is checked first

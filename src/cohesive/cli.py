@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cohesive.distill import commands as distill_commands
     from cohesive.nlu import commands as nlu_commands
     from cohesive.paraphrase import commands as paraphrase_commands
-    from cohesive.wsd import commands as wsd_commands
+    from cohesive.wsd import cli as wsd_commands
 
     parser = argparse.ArgumentParser(prog="cohesive", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cohesive {__version__}")

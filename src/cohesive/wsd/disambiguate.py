@@ -16,7 +16,7 @@ from cohesive.corpora.raganato import Sentence, Token
 from cohesive.errors import CohesiveError
 from cohesive.lexicon import lexicon
 from cohesive.lexicon.wordnet import Lexicon
-from cohesive.wsd.predict import Predictor, load_predictor, sentence_instances
+from cohesive.wsd.inference import Predictor, load_predictor, sentence_instances
 from cohesive.wsd.tagger import load_tagger, split_sentences, tokenize
 
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")

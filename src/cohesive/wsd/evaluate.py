@@ -13,6 +13,8 @@ from cohesive.corpora.raganato import Instance, data_path, iter_instances, read_
 from cohesive.errors import CohesiveError, DataError
 from cohesive.lexicon.wordnet import wordnet_pos
 from cohesive.paths import wsd_prefix
+from cohesive.wsd.inference import load_predictor
+from cohesive.wsd.prior import choose, tune_weight, with_prior, write_weight
 from cohesive.wsd.scorer import Report, report
 
 DATASET_ORDER = ["SE07", "SE2", "SE3", "SE13", "SE15", "ALL"]
@@ -73,9 +75,6 @@ def evaluate_model(model_dir: Path, datasets: list[str], output_dir: Path, batch
     `dev` set is given, with the sense-frequency prior tuned on it (saved with the model).
 
     Every dataset is scored once; both systems choose from the same scores."""
-    from cohesive.wsd.predict import choose, load_predictor
-    from cohesive.wsd.prior import tune_weight, with_prior, write_weight
-
     if not datasets:
         raise DataError("no datasets to evaluate")
     predictor = load_predictor(model_dir, batch_pairs, prior_weight=0.0)

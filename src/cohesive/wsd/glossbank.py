@@ -29,29 +29,31 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
+from transformers import AutoModel
 
 from cohesive.atomic import save_safetensors, write_json
 from cohesive.errors import CohesiveError
 from cohesive.lexicon.locate import cache_dir
-from cohesive.models import resolve_model, weights_digest
-from cohesive.wsd.biencoder import Batcher, BiEncoderPredictor
-from cohesive.wsd.lmgc import WsdOutput
-from cohesive.wsd.pairs import PairEncoder, PairSet, single_affixes
+from cohesive.models import load_pretrained, resolve_model, weights_digest
+from cohesive.wsd.data import PairEncoder, single_affixes
+from cohesive.wsd.modeling import META_FILE, read_model_meta
+from cohesive.wsd.types import WsdOutput
 
 log = logging.getLogger(__name__)
 
-META_FILE = "glossbank.json"
 HEADS_FILE = "heads.safetensors"
 ADAPTER_DIR = "adapter"
 BANK_FORMAT = 1
 #: BERT-style module names that get LoRA adapters (attention projections and both feed-forward layers).
-LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+LORA_TARGETS = (r".*encoder\.layer\.\d+\."
+                r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)")
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of the states under `mask` (sentence-transformers' pooling of MiniLM)."""
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
 
 
 class GlossBank:
@@ -130,12 +132,14 @@ class GlossBank:
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
+
 def _identity_linear(size: int) -> nn.Linear:
     layer = nn.Linear(size, size)
     with torch.no_grad():
         layer.weight.copy_(torch.eye(size))
         layer.bias.zero_()
     return layer
+
 
 
 class GlossBankEncoder(nn.Module):
@@ -186,7 +190,7 @@ class GlossBankEncoder(nn.Module):
                                                   "gloss_head.weight": self.gloss_head.weight.detach(),
                                                   "gloss_head.bias": self.gloss_head.bias.detach(),
                                                   "log_scale": self.log_scale.detach()})
-        write_json(directory / META_FILE, self.meta)
+        write_json(directory / META_FILE, {"architecture": "gloss-bank", **self.meta})
 
     @classmethod
     def create(cls, base: str, lora_rank: int = 16, lora_alpha: float = 32.0, lora_dropout: float = 0.05,
@@ -221,25 +225,22 @@ class GlossBankEncoder(nn.Module):
         return self.context_encoder.merge_and_unload()
 
 
+
 def _load_base(base: str) -> nn.Module:
-    from transformers import AutoModel
-
-    from cohesive.models import load_pretrained
-
     return load_pretrained(AutoModel, base)
 
 
+
 def read_meta(directory: Path) -> dict:
-    path = Path(directory) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        for key in ("base", "base_digest", "max_length", "max_gloss_tokens"):
-            meta[key]  # noqa: B018 - presence check
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CohesiveError(f"{path}: not a valid gloss-bank model description ({type(exc).__name__})") from None
+    """A gloss-bank folder's settings; a missing part is one clear error."""
+    meta = read_model_meta(directory) or {}
+    missing = [k for k in ("base", "base_digest", "max_length", "max_gloss_tokens") if k not in meta]
+    if meta.get("architecture") != "gloss-bank" or missing:
+        raise CohesiveError(f"{Path(directory) / META_FILE}: not a valid gloss-bank model description")
     if not (Path(directory) / HEADS_FILE).is_file() or not (Path(directory) / ADAPTER_DIR).is_dir():
         raise CohesiveError(f"{directory}: incomplete gloss-bank model (needs {ADAPTER_DIR}/ and {HEADS_FILE})")
     return meta
+
 
 
 def check_base(meta: dict, directory: Path) -> None:
@@ -249,30 +250,6 @@ def check_base(meta: dict, directory: Path) -> None:
         raise CohesiveError(f"{directory}: base model {meta['base']!r} has weights {found[:19]}..., but this model "
                             f"was trained on {meta['base_digest'][:19]}...; install the matching base model")
 
-
-class GlossBankPredictor(BiEncoderPredictor):
-    """Prediction: one context pass per sentence (merged LoRA), gloss vectors from the cached bank."""
-
-    def __init__(self, model: GlossBankEncoder, tokenizer, bank: GlossBank, batch_pairs: int = 256,
-                 prior_weight: float = 0.0):
-        super().__init__(model, tokenizer, bank.pair_encoder.lexicon, batch_pairs, prior_weight)
-        self.encoder = bank.pair_encoder
-        self.bank = bank
-
-    @classmethod
-    def load(cls, directory: str | Path, batch_pairs: int = 256) -> GlossBankPredictor:
-        from transformers import AutoTokenizer
-
-        from cohesive.lexicon import lexicon
-        from cohesive.models import load_pretrained
-
-        model = GlossBankEncoder.from_pretrained(directory)
-        model.context_encoder = model.merged_encoder()
-        tokenizer = load_pretrained(AutoTokenizer, model.meta["base"])
-        return cls(model.eval(), tokenizer, bank_for(model.meta, tokenizer, lexicon()), batch_pairs)
-
-    def _gloss_matrix(self, pairs: PairSet, batcher: Batcher) -> torch.Tensor:
-        return self.model.gloss_vectors(self.bank.vectors(pairs.gloss_keys, desc="gloss bank"))
 
 
 def bank_for(meta: dict, tokenizer, lexicon, root: Path | None = None) -> GlossBank:
@@ -284,119 +261,7 @@ def bank_for(meta: dict, tokenizer, lexicon, root: Path | None = None) -> GlossB
     return GlossBank(encoder, tokenizer, pair_encoder, meta["base_digest"], root)
 
 
+
 def resolve_base(name: str) -> str:
     """Base names are stored as given (`minilm` stays portable across machines)."""
     return name if name == "minilm" else str(Path(resolve_model(name)).resolve())
-
-
-def sentence_batches(pairs: PairSet, batch_instances: int, seed: int, pool_batches: int = 50) -> list[np.ndarray]:
-    """Training batches of whole sentences: every target of a sentence shares its one context pass.
-
-    Sentences are shuffled, sorted by length inside random pools (little padding), then cut into
-    batches of at least `batch_instances` targets (a sentence is never split)."""
-    by_context: dict[int, list[int]] = {}
-    for instance, context in enumerate(pairs.instance_context.tolist()):
-        if pairs.offsets[instance + 1] > pairs.offsets[instance]:
-            by_context.setdefault(context, []).append(instance)
-    contexts = np.array(sorted(by_context), dtype=np.int64)
-    lengths = np.array([len(pairs.contexts[c]) for c in contexts])
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(contexts))
-    pool = max(1, pool_batches * max(1, batch_instances // 6))
-    batches, current = [], []
-    for start in range(0, len(order), pool):
-        chunk = order[start:start + pool]
-        for c in contexts[chunk[np.argsort(lengths[chunk], kind="stable")]].tolist():
-            current.extend(by_context[c])
-            if len(current) >= batch_instances:
-                batches.append(np.array(current, dtype=np.int64))
-                current = []
-    if current:
-        batches.append(np.array(current, dtype=np.int64))
-    return batches
-
-
-class BatchList(torch.utils.data.Dataset):
-    """Pre-made batches as dataset items (the DataLoader takes one item per step)."""
-
-    def __init__(self, batches: list[np.ndarray]):
-        self.batches = batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.batches[i]
-
-
-class ShuffledSampler(torch.utils.data.Sampler[int]):
-    """A seeded permutation per epoch (deterministic, so a resumed run skips exactly the seen batches)."""
-
-    def __init__(self, size: int, seed: int):
-        self.size = size
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self):
-        return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.size).tolist())
-
-
-class BankCollator:
-    """One pre-made batch -> context inputs, the bank vectors of its candidates, candidates and gold."""
-
-    def __init__(self, pairs: PairSet, tokenizer, bank_matrix: torch.Tensor):
-        self.pairs = pairs
-        self.batcher = Batcher(pairs, tokenizer)
-        self.bank_matrix = bank_matrix
-
-    def __call__(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
-        instances = np.concatenate(items)
-        p = self.pairs
-        counts = np.diff(p.offsets)[instances]
-        index = np.concatenate([np.arange(p.offsets[i], p.offsets[i + 1]) for i in instances])
-        glosses, local = np.unique(p.pair_gloss[index], return_inverse=True)
-        candidates = torch.full((len(instances), int(counts.max())), -1, dtype=torch.long)
-        gold = torch.zeros(candidates.shape, dtype=torch.bool)
-        rows = np.repeat(np.arange(len(instances)), counts)
-        columns = np.arange(len(index)) - np.repeat(np.cumsum(counts) - counts, counts)
-        candidates[rows, columns] = torch.from_numpy(local.astype(np.int64))
-        gold[rows, columns] = torch.from_numpy(p.labels[index] == 1)
-        return {**self.batcher.contexts(instances), "gloss_vectors": self.bank_matrix[torch.from_numpy(glosses)],
-                "candidates": candidates, "gold": gold}
-
-
-class GlossBankSystem:
-    """Training pieces for `objective: gloss-bank`; `batch_size` counts targets (whole sentences)."""
-
-    marker = ""
-    loader_batch_size = 1
-    saves_tokenizer = False  # the base model's tokenizer is used: the folder stays a small delta
-
-    def __init__(self, config, tokenizer):
-        from cohesive.lexicon import lexicon
-
-        self.config = config
-        self.tokenizer = tokenizer
-        self.model = GlossBankEncoder.create(resolve_base(config.model), config.lora_rank, config.lora_alpha,
-                                             config.lora_dropout, config.max_length, config.max_gloss_tokens)
-        self.bank = bank_for(self.model.meta, tokenizer, lexicon())
-
-    def dataset(self, pairs: PairSet) -> BatchList:
-        return BatchList(sentence_batches(pairs, self.config.batch_size, self.config.seed))
-
-    def sampler(self, dataset: BatchList, batch_size: int, seed: int) -> ShuffledSampler:
-        return ShuffledSampler(len(dataset), seed)
-
-    def collator(self, pairs: PairSet) -> BankCollator:
-        return BankCollator(pairs, self.tokenizer, self.bank.vectors(pairs.gloss_keys, desc="gloss bank (train)"))
-
-    def dev_scorer(self, instances, gold):
-        predictor = GlossBankPredictor(self.model, self.tokenizer, self.bank, self.config.eval_batch_pairs)
-        pairs = predictor.encoder.build(instances, desc="dev pairs")
-        return lambda model: predictor.f1(pairs, gold)

@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cohesive.atomic import write_json
 from cohesive.errors import CohesiveError
 from cohesive.lexicon.wordnet import Lexicon
-from cohesive.wsd.pairs import PairSet
+from cohesive.wsd.data import PairSet
+from cohesive.wsd.scorer import score
+from cohesive.wsd.types import Prediction
 
 PRIOR_FILE = "prior.json"
 WEIGHT_GRID = tuple(round(0.05 * i, 2) for i in range(201))  # 0, 0.05, ..., 10
@@ -39,9 +42,6 @@ def with_prior(pairs: PairSet, scores: np.ndarray, weight: float, lexicon: Lexic
 def tune_weight(pairs: PairSet, scores: np.ndarray, gold: Mapping[str, Sequence[str]],
                 lexicon: Lexicon) -> tuple[float, dict[float, float]]:
     """The grid weight with the best dev F1 (the smallest one on ties) and F1 for every weight tried."""
-    from cohesive.wsd.predict import choose
-    from cohesive.wsd.scorer import score
-
     prior = log_prior(pairs, lexicon)
     table = {}
     for weight in WEIGHT_GRID:
@@ -53,7 +53,7 @@ def tune_weight(pairs: PairSet, scores: np.ndarray, gold: Mapping[str, Sequence[
 
 def write_weight(directory: Path, weight: float, dev: str, table: dict[float, float]) -> None:
     record = {"weight": weight, "dev": dev, "dev_f1_by_weight": {str(w): round(f, 4) for w, f in table.items()}}
-    (Path(directory) / PRIOR_FILE).write_text(json.dumps(record, indent=2))
+    write_json(Path(directory) / PRIOR_FILE, record)
 
 
 def read_weight(directory: Path) -> float:
@@ -65,3 +65,17 @@ def read_weight(directory: Path) -> float:
         return float(json.loads(path.read_text())["weight"])
     except (ValueError, KeyError, TypeError):
         raise CohesiveError(f"{path} is not a valid prior file (expected {{\"weight\": number, ...}})") from None
+
+
+def choose(pairs: PairSet, scores: np.ndarray) -> dict[str, Prediction]:
+    """Per instance, the candidate with the highest score and its softmax probability over the candidates."""
+    answers = {}
+    for i, instance_id in enumerate(pairs.instance_ids):
+        lo, hi = pairs.offsets[i], pairs.offsets[i + 1]
+        if hi == lo:
+            continue
+        segment = scores[lo:hi] - scores[lo:hi].max()
+        probabilities = np.exp(segment) / np.exp(segment).sum()
+        best = int(np.argmax(segment))
+        answers[instance_id] = Prediction(pairs.gloss_keys[pairs.pair_gloss[lo + best]], float(probabilities[best]))
+    return answers

@@ -5,7 +5,7 @@ import pytest
 
 from cohesive.corpora.raganato import Instance, Sentence, Token
 from cohesive.errors import CohesiveError
-from cohesive.wsd.pairs import (
+from cohesive.wsd.data import (
     BucketSampler,
     PairCollator,
     PairEncoder,

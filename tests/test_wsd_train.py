@@ -11,10 +11,12 @@ from transformers import BertConfig, BertForPreTraining, BertModel
 from cohesive.corpora.raganato import iter_instances, read_keys, read_sentences, write_corpus
 from cohesive.errors import CohesiveError
 from cohesive.paths import semcor_prefix, wsd_prefix
-from cohesive.wsd.lmgc import LmgcConfig, LmgcModel, train
-from cohesive.wsd.pairs import PairCollator, PairEncoder
-from cohesive.wsd.predict import CrossEncoder, load_predictor
+from cohesive.wsd.data import PairCollator, PairEncoder
+from cohesive.wsd.inference import CrossEncoder, load_predictor
+from cohesive.wsd.modeling import LmgcModel
 from cohesive.wsd.scorer import score_files
+from cohesive.wsd.train import train
+from cohesive.wsd.types import WsdTrainConfig
 
 
 def pair_batch(tokenizer, lex, mlm_probability=0.0, max_length=64):
@@ -76,7 +78,7 @@ def test_bad_options_are_clear_errors(tiny_mlm):
     with pytest.raises(CohesiveError, match="no next-sentence head"):
         LmgcModel.from_pretrained(tiny_mlm).__class__(LmgcModel.from_pretrained(tiny_mlm).backbone, pair_head="nsp")
     with pytest.raises(CohesiveError, match="unknown objective"):
-        LmgcConfig(objective="glossbert").validate()
+        WsdTrainConfig(objective="glossbert").validate()
 
 
 def test_save_and_reload_give_the_same_scores(tiny_mlm, tokenizer, lex, tmp_path):
@@ -115,14 +117,14 @@ def tiny_config(model, prefix, output_dir, objective, **overrides):
     values = dict(model=str(model), output_dir=output_dir, objective=objective, train_data=str(prefix),
                   dev=str(prefix), datasets=[str(prefix)], max_steps=8, batch_size=8, eval_steps=4, save_steps=4,
                   logging_steps=2, learning_rate=1e-3, max_length=64, max_gloss_tokens=24, resume=False)
-    return LmgcConfig(**{**values, **overrides})
+    return WsdTrainConfig(**{**values, **overrides})
 
 
 def test_tiny_train_predict_score(tiny_mlm, mini_semcor, tmp_path, capsys):
-    from cohesive.wsd import lmgc_commands
+    from cohesive.wsd import cli as wsd_cli
 
     parser = argparse.ArgumentParser()
-    lmgc_commands.register(parser.add_subparsers())
+    wsd_cli.register_models(parser.add_subparsers())
     output = tmp_path / "lmgc-m"
     options = {"train_data": mini_semcor, "dev": mini_semcor, "datasets": f"[{mini_semcor}]", "max_steps": 8,
                "batch_size": 8, "eval_steps": 6, "save_steps": 4, "learning_rate": 1e-3, "max_length": 64,
@@ -134,7 +136,8 @@ def test_tiny_train_predict_score(tiny_mlm, mini_semcor, tmp_path, capsys):
     summary = json.loads((output / "summary.json").read_text())
     assert summary["steps"] == 8 and summary["positives"] == summary["instances"]
     assert 0 <= summary["best_dev_f1"] <= 1 and json.loads((output / "best.json").read_text())["step"] in (6, 8)
-    assert (output / "lmgc.json").is_file() and (output / "eval" / "results.md").is_file()
+    assert json.loads((output / "wsd_model.json").read_text())["architecture"] == "cross-encoder"
+    assert (output / "eval" / "results.md").is_file()
     # the saved model is an ordinary masked-LM checkpoint too
     from transformers import AutoModelForMaskedLM
 
@@ -181,10 +184,10 @@ def test_a_folder_that_is_no_model_is_a_clear_error(tmp_path):
 
 
 def test_cli_train_without_dev_selection_reports_f1(tiny_mlm, mini_semcor, tmp_path, capsys):
-    from cohesive.wsd import lmgc_commands
+    from cohesive.wsd import cli as wsd_cli
 
     parser = argparse.ArgumentParser()
-    lmgc_commands.register(parser.add_subparsers())
+    wsd_cli.register_models(parser.add_subparsers())
     options = {"train_data": mini_semcor, "dev": "null", "datasets": f"[{mini_semcor}]", "max_steps": 2,
                "batch_size": 8, "max_length": 64, "max_gloss_tokens": 24, "resume": False}
     args = parser.parse_args(["train", "--model", str(tiny_mlm), "--output-dir", str(tmp_path / "m")]

@@ -9,6 +9,9 @@ Sentences and glosses are tokenised once, in batches, without special tokens; a 
 on demand with the model's own pair template (probed from its tokenizer), so ~2M SemCor pairs
 cost one tokenised context per instance and one tokenised gloss per sense. When a pair is too
 long, the context is cut to a window around the target, never the target itself.
+
+Batching for the bi-encoders lives here too: `Batcher` (one context row per distinct sentence
+window), `InstanceIndices` (BEM), and the gloss-bank trainer's sentence-grouped batches.
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
-from cohesive.corpora.raganato import Instance
+from cohesive.corpora.raganato import Instance, gold_path, iter_instances, read_keys
+from cohesive.distill.mlm import mask_tokens
 from cohesive.errors import CohesiveError
+from cohesive.lexicon import lexicon
 from cohesive.lexicon.wordnet import WN_TO_POS, Lexicon, Sense, wordnet_pos
+from cohesive.paths import semcor_prefix, wsd_prefix
+from cohesive.wsd.types import WsdTrainConfig
 
 log = logging.getLogger(__name__)
 NO_LABEL = -1
@@ -36,12 +43,14 @@ class UnknownLemmaError(CohesiveError):
     """A target whose lemma has no WordNet sense for its POS: it has no candidates to choose from."""
 
 
+
 def candidate_senses(lexicon: Lexicon, lemma: str, pos: str) -> list[Sense]:
     """The WordNet senses of `lemma` with `pos`, in WordNet order; unknown lemmas are an error."""
     senses = lexicon.senses(lemma, pos)
     if not senses:
         raise UnknownLemmaError(f"WordNet 3.0 has no {WN_TO_POS[wordnet_pos(pos)]} sense for {lemma!r}")
     return senses
+
 
 
 def marked_context(words: Sequence[str], start: int, end: int, marker: str = '"') -> tuple[str, int, int]:
@@ -55,9 +64,11 @@ def marked_context(words: Sequence[str], start: int, end: int, marker: str = '"'
     return text, begin, begin + len(marked)
 
 
+
 def gloss_segment(sense: Sense) -> str:
     """Segment B: `lemma : gloss` (GlossBERT's weak supervision)."""
     return f"{sense.lemma.replace('_', ' ')} : {sense.gloss}"
+
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,7 @@ class PairTemplate:
         return ids, types
 
 
+
 def single_affixes(tokenizer) -> tuple[np.ndarray, np.ndarray]:
     """The special tokens a tokenizer puts before and after one sequence (e.g. [CLS] ... [SEP])."""
     a = tokenizer("cohesive", add_special_tokens=False)["input_ids"]
@@ -115,11 +127,13 @@ def single_affixes(tokenizer) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ids[:i], dtype=np.int64), np.asarray(ids[i + len(a):], dtype=np.int64)
 
 
+
 def _find(haystack: list[int], needle: list[int], start: int) -> int:
     for i in range(start, len(haystack) - len(needle) + 1):
         if haystack[i:i + len(needle)] == needle:
             return i
     return -1
+
 
 
 def context_window(length: int, start: int, end: int, budget: int) -> tuple[int, int]:
@@ -132,6 +146,7 @@ def context_window(length: int, start: int, end: int, budget: int) -> tuple[int,
     right = min(length - end, extra - min(start, extra // 2))
     left = min(start, extra - right)
     return start - left, end + right
+
 
 
 @dataclass(frozen=True)
@@ -166,6 +181,7 @@ class Sampling:
                 negatives = rng.sample(negatives, k)
         kept = {s.key for s in positives + negatives}
         return [s for s in senses if s.key in kept]
+
 
 
 @dataclass
@@ -211,6 +227,7 @@ class PairSet(Dataset):
     def keys_of(self, instance: int) -> list[str]:
         """The candidate sense keys of an instance, in pair order."""
         return [self.gloss_keys[g] for g in self.pair_gloss[self.offsets[instance]:self.offsets[instance + 1]]]
+
 
 
 class PairEncoder:
@@ -286,14 +303,17 @@ class PairEncoder:
         return [self._glosses[k] for k in keys]
 
 
+
 def _token_span(starts: np.ndarray, begin: int, end: int) -> tuple[int, int]:
     """Tokens whose first character lies in [begin, end)."""
     return int(np.searchsorted(starts, begin, "left")), int(np.searchsorted(starts, end, "left"))
 
 
+
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
 
 
 class PairCollator:
@@ -322,11 +342,10 @@ class PairCollator:
         if items[0]["labels"] != NO_LABEL:
             batch["labels"] = torch.tensor([item["labels"] for item in items])
         if self.mlm_probability > 0:
-            from cohesive.distill.mlm import mask_tokens
-
             batch["input_ids"], batch["mlm_labels"] = mask_tokens(batch["input_ids"], self.tokenizer,
                                                                   self.mlm_probability, self.generator)
         return batch
+
 
 
 class BucketSampler(Sampler[int]):
@@ -359,6 +378,7 @@ class BucketSampler(Sampler[int]):
             yield from batches[b].tolist()
 
 
+
 def instance_batches(pairs: PairSet, max_pairs: int) -> Iterator[np.ndarray]:
     """Pair indices in batches of whole instances (all candidates of an instance in one batch),
     instances sorted by their longest pair so each batch pads little."""
@@ -378,5 +398,171 @@ def instance_batches(pairs: PairSet, max_pairs: int) -> Iterator[np.ndarray]:
         yield _pair_indices(pairs, batch)
 
 
+
 def _pair_indices(pairs: PairSet, instances: list[int]) -> np.ndarray:
     return np.concatenate([np.arange(pairs.offsets[i], pairs.offsets[i + 1]) for i in instances])
+
+
+def training_pairs(config: WsdTrainConfig, tokenizer, marker: str):
+    """The sub-sampled training pairs (SemCor or any Raganato corpus with gold keys)."""
+    prefix = semcor_prefix() if config.train_data == "semcor" else wsd_prefix(config.train_data)
+    encoder = PairEncoder(tokenizer, lexicon(), config.max_length, config.max_gloss_tokens, marker=marker)
+    sampling = Sampling(config.instance_share, config.max_candidates, config.negatives_per_positive, config.seed)
+    pairs = encoder.build(iter_instances(prefix), read_keys(gold_path(prefix)), sampling, desc=f"pairs {prefix.name}")
+    log.info("training on %d instances, %d pairs (%d positive)", len(pairs.instance_ids), len(pairs),
+             int(pairs.labels.sum()))
+    return pairs
+
+
+class Batcher:
+    """Model inputs for groups of instances of a (marker-free) PairSet: each distinct context window
+    and gloss once, the targets' token spans, and the candidates as gloss rows."""
+
+    def __init__(self, pairs: PairSet, tokenizer):
+        self.pairs = pairs
+        self.prefix, self.suffix = single_affixes(tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def contexts(self, instances: Sequence[int]) -> dict[str, torch.Tensor]:
+        p, budget = self.pairs, self.pairs.max_length - len(self.prefix) - len(self.suffix)
+        rows: dict[tuple[int, int, int], int] = {}
+        sequences, target_rows, starts, ends = [], [], [], []
+        for i in instances:
+            c = int(p.instance_context[i])
+            start, end = p.spans[i]
+            lo, hi = context_window(len(p.contexts[c]), start, end, budget)
+            if (c, lo, hi) not in rows:
+                rows[(c, lo, hi)] = len(sequences)
+                sequences.append(np.concatenate([self.prefix, p.contexts[c][lo:hi], self.suffix]))
+            target_rows.append(rows[(c, lo, hi)])
+            starts.append(start - lo + len(self.prefix))
+            ends.append(end - lo + len(self.prefix))
+        ids, mask = self._pad(sequences)
+        return {"context_ids": ids, "context_mask": mask, "rows": torch.tensor(target_rows),
+                "starts": torch.tensor(starts), "ends": torch.tensor(ends)}
+
+    def glosses(self, gloss_indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        glosses = self.pairs.glosses
+        ids, mask = self._pad([np.concatenate([self.prefix, glosses[g], self.suffix]) for g in gloss_indices])
+        return {"gloss_ids": ids, "gloss_mask": mask}
+
+    def __call__(self, instances: list[int]) -> dict[str, torch.Tensor]:
+        """A training batch: contexts, the union of their candidates' glosses, candidates and gold."""
+        p = self.pairs
+        spans = [np.arange(p.offsets[i], p.offsets[i + 1]) for i in instances]
+        gloss_rows = {g: r for r, g in enumerate(dict.fromkeys(int(g) for s in spans for g in p.pair_gloss[s]))}
+        width = max(len(s) for s in spans)
+        candidates = torch.full((len(instances), width), -1, dtype=torch.long)
+        gold = torch.zeros((len(instances), width), dtype=torch.bool)
+        for row, s in enumerate(spans):
+            candidates[row, :len(s)] = torch.tensor([gloss_rows[int(g)] for g in p.pair_gloss[s]])
+            gold[row, :len(s)] = torch.from_numpy(p.labels[s] == 1)
+        return {**self.contexts(instances), **self.glosses(list(gloss_rows)), "candidates": candidates, "gold": gold}
+
+    def _pad(self, sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        ids = np.full((len(sequences), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(sequences), width), dtype=np.int64)
+        for row, s in enumerate(sequences):
+            ids[row, :len(s)] = s
+            mask[row, :len(s)] = 1
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+
+class InstanceIndices(torch.utils.data.Dataset):
+    """The bi-encoder trains on instances (all candidates of one in the same softmax)."""
+
+    def __init__(self, lengths: np.ndarray):
+        self.lengths = lengths  # context length of each instance (for length-grouped batches)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def sentence_batches(pairs: PairSet, batch_instances: int, seed: int, pool_batches: int = 50) -> list[np.ndarray]:
+    """Training batches of whole sentences: every target of a sentence shares its one context pass.
+
+    Sentences are shuffled, sorted by length inside random pools (little padding), then cut into
+    batches of at least `batch_instances` targets (a sentence is never split)."""
+    by_context: dict[int, list[int]] = {}
+    for instance, context in enumerate(pairs.instance_context.tolist()):
+        if pairs.offsets[instance + 1] > pairs.offsets[instance]:
+            by_context.setdefault(context, []).append(instance)
+    contexts = np.array(sorted(by_context), dtype=np.int64)
+    lengths = np.array([len(pairs.contexts[c]) for c in contexts])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(contexts))
+    pool = max(1, pool_batches * max(1, batch_instances // 6))
+    batches, current = [], []
+    for start in range(0, len(order), pool):
+        chunk = order[start:start + pool]
+        for c in contexts[chunk[np.argsort(lengths[chunk], kind="stable")]].tolist():
+            current.extend(by_context[c])
+            if len(current) >= batch_instances:
+                batches.append(np.array(current, dtype=np.int64))
+                current = []
+    if current:
+        batches.append(np.array(current, dtype=np.int64))
+    return batches
+
+
+
+class BatchList(torch.utils.data.Dataset):
+    """Pre-made batches as dataset items (the DataLoader takes one item per step)."""
+
+    def __init__(self, batches: list[np.ndarray]):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.batches[i]
+
+
+
+class ShuffledSampler(torch.utils.data.Sampler[int]):
+    """A seeded permutation per epoch (deterministic, so a resumed run skips exactly the seen batches)."""
+
+    def __init__(self, size: int, seed: int):
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.size).tolist())
+
+
+
+class BankCollator:
+    """One pre-made batch -> context inputs, the bank vectors of its candidates, candidates and gold."""
+
+    def __init__(self, pairs: PairSet, tokenizer, bank_matrix: torch.Tensor):
+        self.pairs = pairs
+        self.batcher = Batcher(pairs, tokenizer)
+        self.bank_matrix = bank_matrix
+
+    def __call__(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        instances = np.concatenate(items)
+        p = self.pairs
+        counts = np.diff(p.offsets)[instances]
+        index = np.concatenate([np.arange(p.offsets[i], p.offsets[i + 1]) for i in instances])
+        glosses, local = np.unique(p.pair_gloss[index], return_inverse=True)
+        candidates = torch.full((len(instances), int(counts.max())), -1, dtype=torch.long)
+        gold = torch.zeros(candidates.shape, dtype=torch.bool)
+        rows = np.repeat(np.arange(len(instances)), counts)
+        columns = np.arange(len(index)) - np.repeat(np.cumsum(counts) - counts, counts)
+        candidates[rows, columns] = torch.from_numpy(local.astype(np.int64))
+        gold[rows, columns] = torch.from_numpy(p.labels[index] == 1)
+        return {**self.batcher.contexts(instances), "gloss_vectors": self.bank_matrix[torch.from_numpy(glosses)],
+                "candidates": candidates, "gold": gold}

@@ -1,14 +1,16 @@
-"""`cohesive wsd ...` subcommands."""
+"""`cohesive wsd score | evaluate | train | predict | tag`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from cohesive.config import cli_overrides, dump_config, load_config
+from cohesive.errors import CohesiveError
 from cohesive.wsd.scorer import Report, score_files
 
 console = Console()
@@ -35,9 +37,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     evaluate.set_defaults(handler=run_evaluate)
 
-    from cohesive.wsd import lmgc_commands
+    register_models(wsd)
 
-    lmgc_commands.register(wsd)
+
+def register_models(wsd: argparse._SubParsersAction) -> None:
+    train = wsd.add_parser("train", help="train an LMGC / LMGC-M cross-encoder or BEM bi-encoder on SemCor")
+    train.add_argument("--config", help="YAML file of LmgcConfig options (configs/lmgc.yaml)")
+    train.add_argument("--model", help="encoder to start from: `minilm` or a checkpoint folder")
+    train.add_argument("--objective", choices=["lmgc", "lmgc-m", "bem"])
+    train.add_argument("--output-dir", help="where the selected model, checkpoints and results go")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
+    train.set_defaults(handler=run_train)
+
+    predict = wsd.add_parser("predict", help="write a key file for a Raganato dataset with a trained model")
+    predict.add_argument("--model", required=True, help="trained model folder (cohesive wsd train)")
+    predict.add_argument("prefix", help="SE2 SE3 SE07 SE13 SE15 ALL, or a path prefix (PREFIX.data.xml)")
+    predict.add_argument("--output", help="key file (default: MODEL/keys/NAME.key.txt)")
+    predict.add_argument("--batch-pairs", type=int, default=256, help="pairs per forward pass")
+    predict.add_argument("--prior-weight", type=float,
+                         help="weight of the sense-frequency prior (default: the one tuned with the model; 0 = off)")
+    predict.set_defaults(handler=run_predict)
+
+    tag = wsd.add_parser("tag", help="disambiguate every content word of a text")
+    tag.add_argument("text", help="the text (quote it)")
+    tag.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or runs/lmgc/bem-minilm)")
+    tag.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    tag.set_defaults(handler=run_tag)
 
 
 def run_score(args: argparse.Namespace) -> None:
@@ -48,12 +73,14 @@ def run_score(args: argparse.Namespace) -> None:
     print_report(result)
 
 
+
 def print_report(result: Report) -> None:
     table = Table("subset", "P", "R", "F1", "gold", "answered")
     rows = [("overall", result.overall)] + list(result.by_dataset.items()) + [(f"POS {k}", v) for k, v in result.by_pos.items()]
     for name, s in rows:
         table.add_row(name, f"{100 * s.precision:.1f}", f"{100 * s.recall:.1f}", f"{100 * s.f1:.1f}", str(s.gold), str(s.answered))
     console.print(table)
+
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
@@ -69,8 +96,6 @@ def run_evaluate(args: argparse.Namespace) -> None:
     config = load_config(WsdEvalConfig, args.config, overrides)
     unknown = [m for m in config.methods if m not in METHODS]
     if unknown:
-        from cohesive.errors import CohesiveError
-
         raise CohesiveError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     dump_config(config, config.output_dir / "config.yaml")
     lex = lexicon()
@@ -84,15 +109,12 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(table)
 
 
+
 def run_evaluate_model(args: argparse.Namespace) -> None:
     """A trained model on the framework: alone and with the prior tuned on the dev set."""
-    from pathlib import Path
-
     from cohesive.wsd.evaluate import DATASET_ORDER, evaluate_model
 
     if args.methods or args.config or args.set:
-        from cohesive.errors import CohesiveError
-
         raise CohesiveError("--model evaluates a trained model; --method, --config and --set are for the baselines")
     model = Path(args.model)
     output_dir = Path(args.output_dir) if args.output_dir else model / "eval"
@@ -101,3 +123,43 @@ def run_evaluate_model(args: argparse.Namespace) -> None:
     console.print(f"F1 (%) on the Raganato framework; key files under {output_dir}/")
     print((output_dir / "results.md").read_text())
 
+
+def run_train(args: argparse.Namespace) -> None:
+    from cohesive.wsd.train import train
+    from cohesive.wsd.types import WsdTrainConfig
+
+    overrides = cli_overrides({"model": args.model, "objective": args.objective, "output_dir": args.output_dir},
+                              args.set)
+    summary = train(load_config(WsdTrainConfig, args.config, overrides))
+    selected = "" if summary["best_dev_f1"] is None else f"best dev F1 {100 * summary['best_dev_f1']:.1f}, "
+    console.print(f"{selected}{summary['train_seconds']:.0f} s of training on {summary['pairs']} pairs; "
+                  f"F1: {summary['results']}")
+
+
+
+def run_predict(args: argparse.Namespace) -> None:
+    from cohesive.corpora.raganato import gold_path, read_gold
+    from cohesive.paths import wsd_prefix
+    from cohesive.wsd.inference import load_predictor, predict_to_file
+    from cohesive.wsd.scorer import report
+
+    prefix = wsd_prefix(args.prefix)
+    output = Path(args.output) if args.output else Path(args.model) / "keys" / f"{prefix.name}.key.txt"
+    predictions = predict_to_file(load_predictor(args.model, args.batch_pairs, args.prior_weight), prefix, output)
+    console.print(f"{len(predictions)} answers written to {output}")
+    if gold_path(prefix).is_file():
+        print_report(report(read_gold(prefix), {i: [p.key] for i, p in predictions.items()}))
+
+
+
+def run_tag(args: argparse.Namespace) -> None:
+    from cohesive.wsd.disambiguate import disambiguate
+
+    tags = disambiguate(args.text, model=args.model)
+    if args.json:
+        print(json.dumps([t.as_dict() for t in tags], indent=2))
+        return
+    table = Table("token", "lemma", "POS", "sense key", "synset", "P", "gloss")
+    for t in tags:
+        table.add_row(t.token, t.lemma, t.pos, t.key, t.synset, f"{t.probability:.2f}", t.gloss)
+    console.print(table)
