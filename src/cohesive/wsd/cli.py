@@ -12,6 +12,7 @@ from rich.table import Table
 from cohesive.config import cli_overrides, dump_config, load_config
 from cohesive.errors import CohesiveError
 from cohesive.wsd.scorer import Report, score_files
+from cohesive.wsd.types import OBJECTIVES
 
 console = Console()
 
@@ -25,15 +26,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--json", action="store_true", help="print the full report as JSON")
     score.set_defaults(handler=run_score)
 
-    evaluate = wsd.add_parser("evaluate", help="evaluate baselines, or a trained --model, on the Raganato framework")
-    evaluate.add_argument("--model", help="a trained model folder (cohesive wsd train) instead of the baselines")
+    evaluate = wsd.add_parser("evaluate", help="evaluate a trained model (default: the shipped one) or, with --method / "
+                              "--config, the knowledge-based baselines on the Raganato framework",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    evaluate.add_argument("--model", help="a trained model folder (default: $COHESIVE_WSD_MODEL or the shipped model)")
     evaluate.add_argument("--prior-dev", default="SE07",
-                          help="with --model: dev set that tunes the sense-frequency prior ('none': model alone)")
+                          help="dev set that tunes the sense-frequency prior of a model ('none': model alone)")
+    evaluate.add_argument("--save-prior", action="store_true",
+                          help="also store the tuned prior in the model folder (changes what it answers later)")
     evaluate.add_argument("--config", help="YAML file of WsdEvalConfig options (configs/wsd_baselines.yaml)")
     evaluate.add_argument("--method", dest="methods", nargs="+", metavar="METHOD",
                           help="first-sense, lesk and/or mfs (SemCor most frequent sense)")
     evaluate.add_argument("--datasets", nargs="+", metavar="NAME", help="SE2 SE3 SE07 SE13 SE15 ALL")
-    evaluate.add_argument("--output-dir", help="where key files and results go")
+    evaluate.add_argument("--output-dir", help="where key files and results go (models: runs/wsd-eval/MODEL)")
     evaluate.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -41,16 +46,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def register_models(wsd: argparse._SubParsersAction) -> None:
-    train = wsd.add_parser("train", help="train an LMGC / LMGC-M cross-encoder or BEM bi-encoder on SemCor")
-    train.add_argument("--config", help="YAML file of LmgcConfig options (configs/lmgc.yaml)")
+    train = wsd.add_parser("train", help="train a WSD model on SemCor: LMGC / LMGC-M cross-encoder, BEM or gloss-bank bi-encoder")
+    train.add_argument("--config", help="YAML file of WsdTrainConfig options (configs/wsd_default.yaml: the shipped model)")
     train.add_argument("--model", help="encoder to start from: `minilm` or a checkpoint folder")
-    train.add_argument("--objective", choices=["lmgc", "lmgc-m", "bem"])
+    train.add_argument("--objective", choices=list(OBJECTIVES))
     train.add_argument("--output-dir", help="where the selected model, checkpoints and results go")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     train.set_defaults(handler=run_train)
 
     predict = wsd.add_parser("predict", help="write a key file for a Raganato dataset with a trained model")
-    predict.add_argument("--model", required=True, help="trained model folder (cohesive wsd train)")
+    predict.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or the shipped model)")
     predict.add_argument("prefix", help="SE2 SE3 SE07 SE13 SE15 ALL, or a path prefix (PREFIX.data.xml)")
     predict.add_argument("--output", help="key file (default: MODEL/keys/NAME.key.txt)")
     predict.add_argument("--batch-pairs", type=int, default=256, help="pairs per forward pass")
@@ -58,9 +63,10 @@ def register_models(wsd: argparse._SubParsersAction) -> None:
                          help="weight of the sense-frequency prior (default: the one tuned with the model; 0 = off)")
     predict.set_defaults(handler=run_predict)
 
-    tag = wsd.add_parser("tag", help="disambiguate every content word of a text")
-    tag.add_argument("text", help="the text (quote it)")
-    tag.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or runs/lmgc/bem-minilm)")
+    tag = wsd.add_parser("tag", help="disambiguate every content word of a text or a file")
+    tag.add_argument("text", nargs="?", help="the text (quote it); or give --file")
+    tag.add_argument("--file", help="a UTF-8 text file, disambiguated sentence by sentence with a progress bar")
+    tag.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or the shipped model)")
     tag.add_argument("--json", action="store_true", help="print JSON instead of a table")
     tag.set_defaults(handler=run_tag)
 
@@ -84,7 +90,7 @@ def print_report(result: Report) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    if args.model:
+    if args.model or not (args.methods or args.config or args.set):
         run_evaluate_model(args)
         return
     from cohesive.lexicon import lexicon
@@ -112,14 +118,15 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def run_evaluate_model(args: argparse.Namespace) -> None:
     """A trained model on the framework: alone and with the prior tuned on the dev set."""
-    from cohesive.wsd.evaluate import DATASET_ORDER, evaluate_model
+    from cohesive.wsd.evaluate import DATASET_ORDER, evaluate_model, model_name
+    from cohesive.wsd.inference import default_model
 
     if args.methods or args.config or args.set:
         raise CohesiveError("--model evaluates a trained model; --method, --config and --set are for the baselines")
-    model = Path(args.model)
-    output_dir = Path(args.output_dir) if args.output_dir else model / "eval"
+    model = Path(args.model) if args.model else default_model()
+    output_dir = Path(args.output_dir) if args.output_dir else Path("runs/wsd-eval") / model_name(model)
     dev = None if args.prior_dev.lower() == "none" else args.prior_dev
-    evaluate_model(model, args.datasets or list(DATASET_ORDER), output_dir, dev=dev)
+    evaluate_model(model, args.datasets or list(DATASET_ORDER), output_dir, dev=dev, save_prior=args.save_prior)
     console.print(f"F1 (%) on the Raganato framework; key files under {output_dir}/")
     print((output_dir / "results.md").read_text())
 
@@ -140,12 +147,15 @@ def run_train(args: argparse.Namespace) -> None:
 def run_predict(args: argparse.Namespace) -> None:
     from cohesive.corpora.raganato import gold_path, read_gold
     from cohesive.paths import wsd_prefix
-    from cohesive.wsd.inference import load_predictor, predict_to_file
+    from cohesive.wsd.evaluate import model_name
+    from cohesive.wsd.inference import default_model, load_predictor, predict_to_file
     from cohesive.wsd.scorer import report
 
     prefix = wsd_prefix(args.prefix)
-    output = Path(args.output) if args.output else Path(args.model) / "keys" / f"{prefix.name}.key.txt"
-    predictions = predict_to_file(load_predictor(args.model, args.batch_pairs, args.prior_weight), prefix, output)
+    model = Path(args.model) if args.model else default_model()
+    output = Path(args.output) if args.output else Path("runs/wsd-keys") / model_name(model) / f"{prefix.name}.key.txt"
+    check_writable(output)
+    predictions = predict_to_file(load_predictor(model, args.batch_pairs, args.prior_weight), prefix, output)
     console.print(f"{len(predictions)} answers written to {output}")
     if gold_path(prefix).is_file():
         print_report(report(read_gold(prefix), {i: [p.key] for i, p in predictions.items()}))
@@ -155,7 +165,7 @@ def run_predict(args: argparse.Namespace) -> None:
 def run_tag(args: argparse.Namespace) -> None:
     from cohesive.wsd.disambiguate import disambiguate
 
-    tags = disambiguate(args.text, model=args.model)
+    tags = disambiguate(read_text_argument(args), model=args.model, progress=bool(args.file))
     if args.json:
         print(json.dumps([t.as_dict() for t in tags], indent=2))
         return
@@ -163,3 +173,30 @@ def run_tag(args: argparse.Namespace) -> None:
     for t in tags:
         table.add_row(t.token, t.lemma, t.pos, t.key, t.synset, f"{t.probability:.2f}", t.gloss)
     console.print(table)
+
+
+def read_text_argument(args: argparse.Namespace) -> str:
+    """The text of `wsd tag`: the argument, or the UTF-8 contents of --file (exactly one of them)."""
+    if (args.text is None) == (args.file is None):
+        raise CohesiveError("give the text to tag or --file FILE (one of them)")
+    if args.text is not None:
+        return args.text
+    path = Path(args.file)
+    if not path.is_file():
+        raise CohesiveError(f"{path}: no such file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CohesiveError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def check_writable(output: Path) -> None:
+    """Fail before any work when `output` cannot be written: a folder, or a folder we cannot create/write."""
+    import os
+
+    if output.is_dir():
+        raise CohesiveError(f"{output} is a folder; give a file name for the key file")
+    folder = output.parent
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise CohesiveError(f"cannot write {output}: {existing or folder} is not a writable folder")

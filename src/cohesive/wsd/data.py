@@ -228,6 +228,19 @@ class PairSet(Dataset):
         """The candidate sense keys of an instance, in pair order."""
         return [self.gloss_keys[g] for g in self.pair_gloss[self.offsets[instance]:self.offsets[instance + 1]]]
 
+    def subset(self, instances: np.ndarray) -> tuple[PairSet, np.ndarray]:
+        """The pairs of `instances` (sorted indices) as a PairSet of their own, and the indices of those
+        pairs here (so per-pair scores can be sliced instead of recomputed)."""
+        instances = np.asarray(instances, dtype=np.int64)
+        pair_index = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in instances] or
+                                    [np.empty(0, dtype=np.int64)])
+        renumber = np.full(len(self.instance_ids), -1, dtype=np.int64)
+        renumber[instances] = np.arange(len(instances))
+        subset = PairSet(self.template, self.max_length, [self.instance_ids[i] for i in instances], self.contexts,
+                         self.instance_context[instances], self.spans[instances], self.glosses, self.gloss_keys,
+                         renumber[self.pair_instance[pair_index]], self.pair_gloss[pair_index], self.labels[pair_index])
+        return subset, pair_index
+
 
 
 class PairEncoder:

@@ -7,7 +7,6 @@ Words WordNet does not know (names, misspellings) are not content words here and
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,12 +15,10 @@ from cohesive.corpora.raganato import Sentence, Token
 from cohesive.errors import CohesiveError
 from cohesive.lexicon import lexicon
 from cohesive.lexicon.wordnet import Lexicon
-from cohesive.wsd.inference import Predictor, load_predictor, sentence_instances
+from cohesive.wsd.inference import MODEL_ENV, Predictor, default_model, load_predictor, sentence_instances
 from cohesive.wsd.tagger import load_tagger, split_sentences, tokenize
 
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
-MODEL_ENV = "COHESIVE_WSD_MODEL"
-DEFAULT_MODEL = Path("runs/lmgc/bem-minilm")
 
 
 @dataclass(frozen=True)
@@ -42,9 +39,11 @@ class SenseTag:
         return asdict(self)
 
 
-def disambiguate(text: str, model: str | Path | Predictor | None = None, tagger=None) -> list[SenseTag]:
+def disambiguate(text: str, model: str | Path | Predictor | None = None, tagger=None,
+                 progress: bool = False) -> list[SenseTag]:
     """Sense of every content word of `text` (model: a trained model folder, a loaded predictor, or
-    None for `$COHESIVE_WSD_MODEL`, else `runs/lmgc/bem-minilm`, the BEM model of configs/bem.yaml)."""
+    None for `$COHESIVE_WSD_MODEL`, else the model shipped with the package); `progress` shows bars
+    for long documents. A text without content words gives an empty list."""
     if not text or not text.strip():
         raise CohesiveError("empty text: nothing to disambiguate")
     predictor = model if hasattr(model, "predict") else _load(str(_model_dir(model)))
@@ -52,7 +51,7 @@ def disambiguate(text: str, model: str | Path | Predictor | None = None, tagger=
     tagger = tagger or load_tagger()
     sentences = [_sentence(n, spans, tagger, lex) for n, spans in enumerate(split_sentences(tokenize(text)))]
     instances = [instance for sentence, _ in sentences for instance in sentence_instances(sentence)]
-    answers = predictor.predict(instances)
+    answers = predictor.predict(instances, desc="disambiguate" if progress else None)
     offsets = {token.id: span for sentence, spans in sentences
                for token, span in zip(sentence.tokens, spans) if token.id}
     tags = []
@@ -83,10 +82,10 @@ def content_lemma(lex: Lexicon, word: str, pos: str) -> str | None:
 
 
 def _model_dir(model: str | Path | None) -> Path:
-    directory = Path(model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+    directory = Path(model) if model else default_model()
     if not directory.is_dir():
-        raise CohesiveError(f"no trained WSD model at {directory}: train one with "
-                            f"`cohesive wsd train --config configs/bem.yaml`, or pass model=DIR / set ${MODEL_ENV}")
+        raise CohesiveError(f"no trained WSD model at {directory}: pass model=DIR or set ${MODEL_ENV} to a folder "
+                            "written by `cohesive wsd train`")
     return directory
 
 

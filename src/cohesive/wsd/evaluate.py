@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from cohesive.corpora.raganato import Instance, data_path, iter_instances, read_gold, write_keys
@@ -70,22 +71,25 @@ def evaluate_system(predict: Callable[[Instance], str | None], name: str, datase
 
 
 def evaluate_model(model_dir: Path, datasets: list[str], output_dir: Path, batch_pairs: int = 256,
-                   dev: str | None = None) -> dict[str, dict[str, float]]:
-    """F1 of a trained model (cross- or bi-encoder) per dataset and POS: the model alone and, when a
-    `dev` set is given, with the sense-frequency prior tuned on it (saved with the model).
+                   dev: str | None = None, save_prior: bool = False) -> dict[str, dict[str, float]]:
+    """F1 of a trained model per dataset and POS: the model alone and, when a `dev` set is given,
+    with the sense-frequency prior tuned on it (written to `output_dir`, and into the model folder
+    only with `save_prior`: evaluating never changes what a model answers).
 
-    Every dataset is scored once; both systems choose from the same scores."""
+    Every instance is scored once: a framework part (SE2 ... SE15) requested beside ALL is read off
+    ALL's scores; both systems choose from the same scores."""
     if not datasets:
         raise DataError("no datasets to evaluate")
     predictor = load_predictor(model_dir, batch_pairs, prior_weight=0.0)
     lex = predictor.encoder.lexicon
-    scored = {name: _score_dataset(predictor, wsd_prefix(name)) for name in dict.fromkeys([*datasets, *[dev] * bool(dev)])}
-    name = Path(model_dir).name
+    scored = score_datasets(predictor, list(dict.fromkeys([*datasets, *[dev] * bool(dev)])))
+    name = model_name(model_dir)
     weights = {name: 0.0}
     if dev:
         pairs, scores, gold = scored[dev]
         weight, table = tune_weight(pairs, scores, gold, lex)
-        write_weight(model_dir, weight, dev, table)
+        for folder in [output_dir, *[model_dir] * save_prior]:
+            write_weight(folder, weight, dev, table)
         weights[f"{name} + prior"] = weight
     systems: dict[str, dict[str, Report]] = {}
     for system, weight in weights.items():
@@ -102,6 +106,37 @@ def evaluate_model(model_dir: Path, datasets: list[str], output_dir: Path, batch
     (output_dir / "results.json").write_text(json.dumps(
         {s: {d: r.as_dict() for d, r in reports.items()} for s, reports in systems.items()}, indent=2))
     return {s: {d: round(100 * r.overall.f1, 1) for d, r in reports.items()} for s, reports in systems.items()}
+
+
+def model_name(model_dir: Path) -> str:
+    """The row name of a model in result tables: its folder's name."""
+    return Path(model_dir).resolve().name
+
+
+def score_datasets(predictor, datasets: list[str]) -> dict[str, tuple]:
+    """(pairs, per-pair scores, gold) per dataset name; parts of ALL are sliced from ALL's scores."""
+    prefixes = {name: wsd_prefix(name) for name in datasets}
+    everything = next((n for n, p in prefixes.items() if p.name == "ALL"), None)
+    scored = {everything: _score_dataset(predictor, prefixes[everything])} if everything else {}
+    for name, prefix in prefixes.items():
+        if name in scored:
+            continue
+        part = _part_of_all(scored[everything], prefix.name) if everything and prefix.name in SHORT_NAME else None
+        scored[name] = part or _score_dataset(predictor, prefix)
+    return scored
+
+
+def _part_of_all(all_scored: tuple, dataset: str) -> tuple | None:
+    """One framework dataset's pairs, scores and gold, cut out of ALL's (ids are `dataset.d000...`)."""
+    pairs, scores, gold = all_scored
+    instances = np.array([i for i, iid in enumerate(pairs.instance_ids) if iid.startswith(f"{dataset}.")], dtype=np.int64)
+    if not len(instances):
+        return None
+    subset, pair_index = pairs.subset(instances)
+    prefix = len(dataset) + 1
+    own_gold = {i[prefix:]: gold[i] for i in subset.instance_ids if i in gold}
+    subset.instance_ids = [i[prefix:] for i in subset.instance_ids]  # the dataset's own ids, as in its gold file
+    return subset, scores[pair_index], own_gold
 
 
 def _score_dataset(predictor, prefix: Path):

@@ -13,6 +13,7 @@ context pass serves every target of a sentence.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +28,7 @@ from cohesive.errors import CohesiveError
 from cohesive.lexicon import lexicon as default_lexicon
 from cohesive.lexicon.wordnet import Lexicon
 from cohesive.models import load_pretrained
+from cohesive.pretrained import shipped
 from cohesive.wsd.data import Batcher, PairCollator, PairEncoder, PairSet, instance_batches
 from cohesive.wsd.glossbank import GlossBank, GlossBankEncoder, bank_for
 from cohesive.wsd.modeling import META_FILE, BiEncoder, LmgcModel, read_model_meta
@@ -191,6 +193,15 @@ def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: 
     predictor.prior_weight = read_weight(directory) if prior_weight is None else prior_weight
     return predictor
 
+
+
+MODEL_ENV = "COHESIVE_WSD_MODEL"
+SHIPPED_MODEL = shipped("wsd-minilm")
+
+
+def default_model() -> Path:
+    """`$COHESIVE_WSD_MODEL`, else the model shipped with the package (no training, no network)."""
+    return Path(os.environ.get(MODEL_ENV) or SHIPPED_MODEL)
 
 
 PREDICTORS = {"cross-encoder": CrossEncoder, "bi-encoder": BiEncoderPredictor, "gloss-bank": GlossBankPredictor}

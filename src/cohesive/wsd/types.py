@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from cohesive.errors import CohesiveError
 
+if TYPE_CHECKING:  # annotations only: the CLI imports this module and must start fast
+    import torch
+
 OBJECTIVES = ("lmgc", "lmgc-m", "bem", "gloss-bank")
-
-
-
 PAIR_HEADS = ("auto", "linear", "nsp")
 
 
