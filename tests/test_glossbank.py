@@ -1,0 +1,150 @@
+"""The gloss-bank bi-encoder: sentence-grouped batches, the disk-cached gloss bank, training with
+resume, the small saved delta and its base-weights check."""
+
+import itertools
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cohesive.corpora.raganato import iter_instances, read_keys, read_sentences, write_corpus
+from cohesive.errors import CohesiveError
+from cohesive.paths import semcor_prefix
+from cohesive.wsd import train as train_module
+from cohesive.wsd.data import Batcher, PairEncoder, sentence_batches
+from cohesive.wsd.glossbank import GlossBank, GlossBankEncoder, mean_pool
+from cohesive.wsd.inference import load_predictor
+from cohesive.wsd.scorer import score_files
+from cohesive.wsd.train import train
+from cohesive.wsd.types import WsdTrainConfig
+
+
+@pytest.fixture(scope="module")
+def mini_semcor(tmp_path_factory):
+    """The first 8 SemCor sentences as a Raganato corpus of their own."""
+    prefix = tmp_path_factory.mktemp("corpus") / "mini"
+    sentences = list(itertools.islice(read_sentences(semcor_prefix()), 8))
+    gold = read_keys(f"{semcor_prefix()}.gold.key.txt")
+    ids = [t.id for s in sentences for t in s.tokens if t.id]
+    write_corpus(prefix, sentences, {i: gold[i] for i in ids})
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def pairs(mini_semcor, tokenizer, lex):
+    encoder = PairEncoder(tokenizer, lex, max_length=64, max_gloss_tokens=24, marker="")
+    return encoder.build(iter_instances(mini_semcor), read_keys(f"{mini_semcor}.gold.key.txt"))
+
+
+def test_mean_pool_averages_only_the_unmasked_states():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    assert mean_pool(hidden, torch.tensor([[1, 1, 0]])).tolist() == [[2.0, 3.0]]
+
+
+def test_sentence_batches_keep_sentences_whole_and_cover_every_instance(pairs):
+    batches = sentence_batches(pairs, batch_instances=10, seed=0)
+    seen = np.concatenate(batches)
+    assert sorted(seen.tolist()) == list(range(len(pairs.instance_ids)))
+    sentence_of = pairs.instance_context
+    for batch in batches:
+        for context in set(sentence_of[batch].tolist()):  # every target of a sentence is in the same batch
+            assert set(np.flatnonzero(sentence_of == context)) <= set(batch.tolist())
+    assert all(len(b) >= 10 for b in batches[:-1])
+    assert [b.tolist() for b in sentence_batches(pairs, 10, seed=0)] == [b.tolist() for b in batches]
+
+
+def test_one_context_pass_per_sentence_equals_one_pass_per_instance(pairs, tiny_mlm, tokenizer):
+    model = GlossBankEncoder.create(str(tiny_mlm), lora_rank=4, max_length=64, max_gloss_tokens=24).eval()
+    batcher = Batcher(pairs, tokenizer)
+    sentence = np.flatnonzero(pairs.instance_context == 0)
+    assert len(sentence) > 2
+    inputs = batcher.contexts(sentence)
+    assert inputs["context_ids"].shape[0] == 1  # all targets of the sentence share one encoded row
+    with torch.no_grad():
+        grouped = model.context_vectors(**inputs)
+        alone = torch.cat([model.context_vectors(**batcher.contexts([i])) for i in sentence])
+    torch.testing.assert_close(grouped, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_a_bank_built_once_and_read_back_equals_fresh_encoding(pairs, tiny_mlm, tokenizer, lex, tmp_path):
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(tiny_mlm)
+    pair_encoder = PairEncoder(tokenizer, lex, 64, 24, marker="")
+    keys = pairs.gloss_keys[:40]
+    bank = GlossBank(encoder, tokenizer, pair_encoder, "sha256:test", root=tmp_path, batch_size=7)
+    first = bank.vectors(keys)
+    assert len(list(bank.folder.glob("part-*.safetensors"))) == 1
+    reread = GlossBank(encoder, tokenizer, pair_encoder, "sha256:test", root=tmp_path)
+    assert set(keys) <= set(reread._vectors)  # read from disk, nothing left to encode
+    torch.testing.assert_close(reread.vectors(keys), first)
+    fresh = bank.encode(keys[::-1]).flip(0)  # other batches, other padding: same vectors
+    torch.testing.assert_close(fresh, first, atol=1e-5, rtol=1e-5)
+    other = GlossBank(encoder, tokenizer, pair_encoder, "sha256:other-weights", root=tmp_path)
+    assert other.folder != bank.folder and not other._vectors  # another base model never reads these vectors
+
+
+def tiny_config(model, prefix, output_dir, **overrides):
+    values = dict(model=str(model), output_dir=output_dir, objective="gloss-bank", train_data=str(prefix),
+                  dev=None, datasets=[str(prefix)], max_steps=4, batch_size=8, eval_steps=2, save_steps=2,
+                  logging_steps=1, learning_rate=1e-2, max_length=64, max_gloss_tokens=24, lora_rank=4, resume=True)
+    return WsdTrainConfig(**{**values, **overrides})
+
+
+def test_train_predict_score_and_a_small_saved_delta(tiny_mlm, mini_semcor, tmp_path):
+    output = tmp_path / "bank"
+    summary = train(tiny_config(tiny_mlm, mini_semcor, output, dev=str(mini_semcor), max_steps=6))
+    assert summary["steps"] == 6 and 0 <= summary["best_dev_f1"] <= 1
+    assert json.loads((output / "wsd_model.json").read_text())["architecture"] == "gloss-bank"
+    assert not list(output.glob("model.safetensors")) and (output / "adapter" / "adapter_model.safetensors").is_file()
+    predictor = load_predictor(output)
+    instances = list(iter_instances(mini_semcor))
+    predictions = predictor.predict(instances)
+    assert list(predictions) == [i.id for i in instances]
+    keys = tmp_path / "mini.key.txt"
+    keys.write_text("".join(f"{i} {p.key}\n" for i, p in predictions.items()))
+    result = score_files(f"{mini_semcor}.gold.key.txt", str(keys))
+    assert result.overall.answered == len(instances)
+    assert round(100 * result.overall.f1, 1) == summary["results"]["bank + prior"]["mini"]
+
+
+def test_the_base_weights_are_checked_at_load(tiny_mlm, mini_semcor, tmp_path):
+    output = tmp_path / "bank"
+    train(tiny_config(tiny_mlm, mini_semcor, output, max_steps=1))
+    meta = json.loads((output / "wsd_model.json").read_text())
+    meta["base_digest"] = "sha256:" + "0" * 64
+    (output / "wsd_model.json").write_text(json.dumps(meta))
+    with pytest.raises(CohesiveError, match="was trained on sha256:0000"):
+        load_predictor(output)
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_weights(tiny_mlm, mini_semcor, tmp_path, monkeypatch):
+    train(tiny_config(tiny_mlm, mini_semcor, tmp_path / "straight"))
+    step = train_module.WsdTrainer.training_step
+
+    def killed_after_step_two(self, *args, **kwargs):
+        if self.state.global_step == 2:  # checkpoint-2 is on disk: die in the middle of step 3
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.WsdTrainer, "training_step", killed_after_step_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tiny_mlm, mini_semcor, tmp_path / "killed"))
+    monkeypatch.setattr(train_module.WsdTrainer, "training_step", step)
+    assert train(tiny_config(tiny_mlm, mini_semcor, tmp_path / "killed"))["steps"] == 4
+    for name in ("heads.safetensors", "adapter/adapter_model.safetensors"):
+        straight, resumed = load_file(tmp_path / "straight" / name), load_file(tmp_path / "killed" / name)
+        assert straight.keys() == resumed.keys()
+        for key in straight:
+            torch.testing.assert_close(resumed[key], straight[key], atol=0, rtol=0)
+
+
+def test_a_folder_with_missing_adapter_is_one_clear_error(tiny_mlm, mini_semcor, tmp_path):
+    output = tmp_path / "bank"
+    train(tiny_config(tiny_mlm, mini_semcor, output, max_steps=1))
+    shutil.rmtree(output / "adapter")
+    with pytest.raises(CohesiveError, match="incomplete gloss-bank model"):
+        load_predictor(output)
