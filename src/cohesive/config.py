@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from cohesive.atomic import write_text
 from cohesive.errors import CohesiveError
 
 C = TypeVar("C")
@@ -48,8 +49,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
 
 def dump_config(config: Any, path: Path) -> None:
     """Write a config next to the results it produced, so every run can be repeated."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False))
+    write_text(path, yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

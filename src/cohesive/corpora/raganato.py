@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from cohesive.atomic import write_with
 from cohesive.errors import DataError
 
 
@@ -127,22 +128,24 @@ def read_keys(path: str | Path) -> dict[str, list[str]]:
 
 def write_keys(path: str | Path, keys: Iterable[tuple[str, list[str] | str]]) -> None:
     """Write `(id, key or keys)` pairs as a key file, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        for instance_id, answer in keys:
-            answers = [answer] if isinstance(answer, str) else list(answer)
-            out.write(f"{instance_id} {' '.join(answers)}\n")
-    tmp.replace(path)
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as out:
+            for instance_id, answer in keys:
+                answers = [answer] if isinstance(answer, str) else list(answer)
+                out.write(f"{instance_id} {' '.join(answers)}\n")
+
+    write_with(path, write)
 
 
 def write_corpus(prefix: str | Path, sentences: Iterable[Sentence], gold: dict[str, list[str]] | None = None,
                  source: str = "cohesive") -> None:
     """Write sentences (grouped by `doc_id`) as `PREFIX.data.xml`, and `gold` as `PREFIX.gold.key.txt`."""
-    path = data_path(prefix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    write_with(data_path(prefix), lambda tmp: _write_xml(tmp, sentences, source))
+    if gold is not None:
+        write_keys(gold_path(prefix), gold.items())
+
+
+def _write_xml(tmp: Path, sentences: Iterable[Sentence], source: str) -> None:
     with tmp.open("w", encoding="utf-8") as out:
         out.write(f'<?xml version="1.0" encoding="UTF-8" ?>\n<corpus lang="en" source={quoteattr(source)}>\n')
         doc_id = None
@@ -159,9 +162,6 @@ def write_corpus(prefix: str | Path, sentences: Iterable[Sentence], gold: dict[s
         if doc_id is not None:
             out.write("</text>\n")
         out.write("</corpus>\n")
-    tmp.replace(path)
-    if gold is not None:
-        write_keys(gold_path(prefix), gold.items())
 
 
 def _token_xml(token: Token) -> str:

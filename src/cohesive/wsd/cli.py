@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cohesive.atomic import write_text
 from cohesive.config import cli_overrides, dump_config, load_config
 from cohesive.errors import CohesiveError
 from cohesive.wsd.scorer import Report, score_files
@@ -110,7 +111,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         system = build_baseline(method, lex, semcor_prefix() if method == "mfs" else None)
         systems[method] = evaluate_system(system.predict, method, config.datasets, config.output_dir)
     table = results_markdown(systems)
-    (config.output_dir / "results.md").write_text(table)
+    write_text(config.output_dir / "results.md", table)
     console.print(f"F1 (%) on the Raganato framework; key files under {config.output_dir}/")
     print(table)
 

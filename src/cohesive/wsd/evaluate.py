@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from cohesive.atomic import write_json, write_text
 from cohesive.corpora.raganato import Instance, data_path, iter_instances, read_gold, write_keys
 from cohesive.errors import CohesiveError, DataError
 from cohesive.lexicon.wordnet import wordnet_pos
@@ -64,9 +64,8 @@ def evaluate_system(predict: Callable[[Instance], str | None], name: str, datase
         predicted, gold = predict_dataset(prefix, predict, f"{name} {prefix.name}")
         write_keys(output_dir / name / f"{prefix.name}.key.txt", predicted.items())
         reports[SHORT_NAME.get(prefix.name, prefix.name)] = report(gold, predicted)
-    (output_dir / name / "results.json").write_text(
-        json.dumps({k: v.as_dict() for k, v in reports.items()}, indent=2))
-    (output_dir / name / "results.md").write_text(results_markdown({name: reports}))
+    write_json(output_dir / name / "results.json", {k: v.as_dict() for k, v in reports.items()})
+    write_text(output_dir / name / "results.md", results_markdown({name: reports}))
     return reports
 
 
@@ -102,9 +101,8 @@ def evaluate_model(model_dir: Path, datasets: list[str], output_dir: Path, batch
             reports[SHORT_NAME.get(prefix.name, prefix.name)] = report(gold, predicted)
         systems[system] = reports
     note = f"\nPrior weight {weights[f'{name} + prior']} (tuned on {dev} F1).\n" if dev else ""
-    (output_dir / "results.md").write_text(results_markdown(systems) + note)
-    (output_dir / "results.json").write_text(json.dumps(
-        {s: {d: r.as_dict() for d, r in reports.items()} for s, reports in systems.items()}, indent=2))
+    write_text(output_dir / "results.md", results_markdown(systems) + note)
+    write_json(output_dir / "results.json", {s: {d: r.as_dict() for d, r in reports.items()} for s, reports in systems.items()})
     return {s: {d: round(100 * r.overall.f1, 1) for d, r in reports.items()} for s, reports in systems.items()}
 
 

@@ -19,6 +19,7 @@ import torch
 from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from cohesive.atomic import write_json
 from cohesive.config import dump_config
 from cohesive.corpora.raganato import iter_instances, read_gold
 from cohesive.lexicon import lexicon
@@ -86,7 +87,7 @@ class WsdTrainer(Trainer):
         if f1 > self.best_f1 and self.is_world_process_zero():
             self.best_f1 = f1
             self._save(str(self.best_dir))
-            (self.best_dir / BEST_FILE).write_text(json.dumps({"dev_f1": f1, "step": self.state.global_step}))
+            write_json(self.best_dir / BEST_FILE, {"dev_f1": f1, "step": self.state.global_step})
             metrics[f"{metric_key_prefix}_best_dev_f1"] = f1
         self.log(metrics)
         return metrics
@@ -190,7 +191,7 @@ def train(config: WsdTrainConfig) -> dict:
 
     summary["results"] = evaluate_model(config.output_dir, config.datasets, config.output_dir / "eval",
                                         config.eval_batch_pairs, dev=config.dev, save_prior=True)
-    (config.output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(config.output_dir / "summary.json", summary)
     return summary
 
 
