@@ -10,12 +10,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 COHESIVE := $(VENV)/bin/cohesive
 
-# The main job on the offline default, small budgets: WSD baselines, teachers -> cache -> the
+# The main job on the offline default: the shipped WSD model tags a sentence and is scored on the
+# framework (no training), then small budgets of the rest: WSD baselines, teachers -> cache -> the
 # four-way distillation comparison (plot in results/quickstart/compare.png), a small LMGC-M
 # fine-tune of MiniLM scored on SemEval-2007, a GLUE check, and the machine-paraphrase pipeline
 # (corpus -> detectors -> cell-wise evaluation -> an HTML report on a sample document).
 quickstart: install wordnet gcide data
-	$(COHESIVE) wsd evaluate --config configs/wsd_baselines.yaml
+	$(COHESIVE) wsd tag "She deposited her salary at the bank, then sat on the bank of the river."
+	$(COHESIVE) wsd evaluate --datasets SE07 ALL --output-dir results/quickstart/wsd-shipped
+	$(COHESIVE) wsd evaluate --config configs/wsd_baselines.yaml --set output_dir=results/quickstart/wsd-baselines
 	$(COHESIVE) teachers build --config configs/quickstart/teachers.yaml
 	$(COHESIVE) distill cache --config configs/quickstart/distill_cache.yaml
 	$(COHESIVE) distill compare --config configs/quickstart/distill_compare.yaml

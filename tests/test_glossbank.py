@@ -148,3 +148,20 @@ def test_a_folder_with_missing_adapter_is_one_clear_error(tiny_mlm, mini_semcor,
     shutil.rmtree(output / "adapter")
     with pytest.raises(CohesiveError, match="incomplete gloss-bank model"):
         load_predictor(output)
+
+
+def test_sense_offsets_are_learnt_for_gold_senses_saved_and_reloaded(tiny_mlm, mini_semcor, tmp_path):
+    output = tmp_path / "bank"
+    train(tiny_config(tiny_mlm, mini_semcor, output, max_steps=3, sense_rank=4))
+    gold_keys = {k for keys in read_keys(f"{mini_semcor}.gold.key.txt").values() for k in keys}
+    codes = load_file(output / "senses.safetensors")["codes"]
+    model = GlossBankEncoder.from_pretrained(output)
+    assert set(model.sense_keys) == gold_keys and codes.shape == (len(gold_keys), 4) and codes.dtype == torch.float16
+    assert model.sense_up.weight.abs().sum() > 0  # trained away from its zero start
+    key = sorted(gold_keys)[0]
+    bank = torch.randn(2, model.config.hidden_size)
+    with torch.no_grad():
+        offset = model.gloss_vectors(bank, model.sense_ids([key, "unseen%1:00:00::"]))
+        plain = model.gloss_vectors(bank)
+    assert not torch.allclose(offset[0], plain[0]) and torch.equal(offset[1], plain[1])  # unseen senses: bank only
+    assert load_predictor(output).predict(list(iter_instances(mini_semcor)))

@@ -43,14 +43,12 @@ class UnknownLemmaError(CohesiveError):
     """A target whose lemma has no WordNet sense for its POS: it has no candidates to choose from."""
 
 
-
 def candidate_senses(lexicon: Lexicon, lemma: str, pos: str) -> list[Sense]:
     """The WordNet senses of `lemma` with `pos`, in WordNet order; unknown lemmas are an error."""
     senses = lexicon.senses(lemma, pos)
     if not senses:
         raise UnknownLemmaError(f"WordNet 3.0 has no {WN_TO_POS[wordnet_pos(pos)]} sense for {lemma!r}")
     return senses
-
 
 
 def marked_context(words: Sequence[str], start: int, end: int, marker: str = '"') -> tuple[str, int, int]:
@@ -64,11 +62,9 @@ def marked_context(words: Sequence[str], start: int, end: int, marker: str = '"'
     return text, begin, begin + len(marked)
 
 
-
 def gloss_segment(sense: Sense) -> str:
     """Segment B: `lemma : gloss` (GlossBERT's weak supervision)."""
     return f"{sense.lemma.replace('_', ' ')} : {sense.gloss}"
-
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,6 @@ class PairTemplate:
         return ids, types
 
 
-
 def single_affixes(tokenizer) -> tuple[np.ndarray, np.ndarray]:
     """The special tokens a tokenizer puts before and after one sequence (e.g. [CLS] ... [SEP])."""
     a = tokenizer("cohesive", add_special_tokens=False)["input_ids"]
@@ -127,13 +122,11 @@ def single_affixes(tokenizer) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ids[:i], dtype=np.int64), np.asarray(ids[i + len(a):], dtype=np.int64)
 
 
-
 def _find(haystack: list[int], needle: list[int], start: int) -> int:
     for i in range(start, len(haystack) - len(needle) + 1):
         if haystack[i:i + len(needle)] == needle:
             return i
     return -1
-
 
 
 def context_window(length: int, start: int, end: int, budget: int) -> tuple[int, int]:
@@ -146,7 +139,6 @@ def context_window(length: int, start: int, end: int, budget: int) -> tuple[int,
     right = min(length - end, extra - min(start, extra // 2))
     left = min(start, extra - right)
     return start - left, end + right
-
 
 
 @dataclass(frozen=True)
@@ -181,7 +173,6 @@ class Sampling:
                 negatives = rng.sample(negatives, k)
         kept = {s.key for s in positives + negatives}
         return [s for s in senses if s.key in kept]
-
 
 
 @dataclass
@@ -240,7 +231,6 @@ class PairSet(Dataset):
                          self.instance_context[instances], self.spans[instances], self.glosses, self.gloss_keys,
                          renumber[self.pair_instance[pair_index]], self.pair_gloss[pair_index], self.labels[pair_index])
         return subset, pair_index
-
 
 
 class PairEncoder:
@@ -316,17 +306,14 @@ class PairEncoder:
         return [self._glosses[k] for k in keys]
 
 
-
 def _token_span(starts: np.ndarray, begin: int, end: int) -> tuple[int, int]:
     """Tokens whose first character lies in [begin, end)."""
     return int(np.searchsorted(starts, begin, "left")), int(np.searchsorted(starts, end, "left"))
 
 
-
 def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
 
 
 class PairCollator:
@@ -360,7 +347,6 @@ class PairCollator:
         return batch
 
 
-
 class BucketSampler(Sampler[int]):
     """Shuffled indices in which every run of `batch_size` has similar lengths (less padding).
 
@@ -391,7 +377,6 @@ class BucketSampler(Sampler[int]):
             yield from batches[b].tolist()
 
 
-
 def instance_batches(pairs: PairSet, max_pairs: int) -> Iterator[np.ndarray]:
     """Pair indices in batches of whole instances (all candidates of an instance in one batch),
     instances sorted by their longest pair so each batch pads little."""
@@ -409,7 +394,6 @@ def instance_batches(pairs: PairSet, max_pairs: int) -> Iterator[np.ndarray]:
         size += counts[instance]
     if batch:
         yield _pair_indices(pairs, batch)
-
 
 
 def _pair_indices(pairs: PairSet, instances: list[int]) -> np.ndarray:
@@ -482,7 +466,6 @@ class Batcher:
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-
 class InstanceIndices(torch.utils.data.Dataset):
     """The bi-encoder trains on instances (all candidates of one in the same softmax)."""
 
@@ -523,7 +506,6 @@ def sentence_batches(pairs: PairSet, batch_instances: int, seed: int, pool_batch
     return batches
 
 
-
 class BatchList(torch.utils.data.Dataset):
     """Pre-made batches as dataset items (the DataLoader takes one item per step)."""
 
@@ -535,7 +517,6 @@ class BatchList(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> np.ndarray:
         return self.batches[i]
-
 
 
 class ShuffledSampler(torch.utils.data.Sampler[int]):
@@ -556,14 +537,14 @@ class ShuffledSampler(torch.utils.data.Sampler[int]):
         return iter(np.random.default_rng((self.seed, self.epoch)).permutation(self.size).tolist())
 
 
-
 class BankCollator:
     """One pre-made batch -> context inputs, the bank vectors of its candidates, candidates and gold."""
 
-    def __init__(self, pairs: PairSet, tokenizer, bank_matrix: torch.Tensor):
+    def __init__(self, pairs: PairSet, tokenizer, bank_matrix: torch.Tensor, sense_ids: torch.Tensor | None = None):
         self.pairs = pairs
         self.batcher = Batcher(pairs, tokenizer)
         self.bank_matrix = bank_matrix
+        self.sense_ids = sense_ids  # per gloss of `pairs`: its row in the model's sense-offset table (-1: none)
 
     def __call__(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
         instances = np.concatenate(items)
@@ -577,5 +558,8 @@ class BankCollator:
         columns = np.arange(len(index)) - np.repeat(np.cumsum(counts) - counts, counts)
         candidates[rows, columns] = torch.from_numpy(local.astype(np.int64))
         gold[rows, columns] = torch.from_numpy(p.labels[index] == 1)
-        return {**self.batcher.contexts(instances), "gloss_vectors": self.bank_matrix[torch.from_numpy(glosses)],
-                "candidates": candidates, "gold": gold}
+        batch = {**self.batcher.contexts(instances), "gloss_vectors": self.bank_matrix[torch.from_numpy(glosses)],
+                 "candidates": candidates, "gold": gold}
+        if self.sense_ids is not None:
+            batch["gloss_senses"] = self.sense_ids[torch.from_numpy(glosses)]
+        return batch

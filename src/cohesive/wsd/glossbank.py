@@ -42,6 +42,7 @@ from cohesive.wsd.types import WsdOutput
 log = logging.getLogger(__name__)
 
 HEADS_FILE = "heads.safetensors"
+SENSES_FILE = "senses.safetensors"  # the learnt sense offsets' codes (fp16) and their sense keys
 ADAPTER_DIR = "adapter"
 BANK_FORMAT = 1
 #: BERT-style module names that get LoRA adapters (attention projections and both feed-forward layers).
@@ -53,7 +54,6 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of the states under `mask` (sentence-transformers' pooling of MiniLM)."""
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
-
 
 
 class GlossBank:
@@ -132,7 +132,6 @@ class GlossBank:
         return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-
 def _identity_linear(size: int) -> nn.Linear:
     layer = nn.Linear(size, size)
     with torch.no_grad():
@@ -141,9 +140,12 @@ def _identity_linear(size: int) -> nn.Linear:
     return layer
 
 
-
 class GlossBankEncoder(nn.Module):
-    """LoRA context encoder scored against frozen gloss-bank vectors through learnt linear maps."""
+    """LoRA context encoder scored against frozen gloss-bank vectors through learnt linear maps.
+
+    With `sense_rank` > 0 every sense seen as gold in training also gets a learnt low-rank offset
+    (U c_sense) added to its mapped gloss vector: supervised sense embeddings in the spirit of LMMS,
+    while unseen senses keep their gloss vector alone."""
 
     def __init__(self, context_encoder: nn.Module, meta: dict):
         super().__init__()
@@ -155,6 +157,26 @@ class GlossBankEncoder(nn.Module):
         self.meta = meta
         self.max_length = meta["max_length"]
         self.max_gloss_tokens = meta["max_gloss_tokens"]
+        self.sense_keys: list[str] = []
+        self._sense_index: dict[str, int] = {}
+        self.sense_codes: nn.Embedding | None = None
+        self.sense_up: nn.Linear | None = None
+
+    def add_senses(self, keys: Sequence[str]) -> None:
+        """Learnable offsets for these senses (codes ~ N(0, 0.02), U = 0: training starts from the bank)."""
+        rank = self.meta.get("sense_rank", 0)
+        if not rank or not keys:
+            return
+        self.sense_keys = list(keys)
+        self._sense_index = {k: i for i, k in enumerate(self.sense_keys)}
+        self.sense_codes = nn.Embedding(len(self.sense_keys), rank)
+        nn.init.normal_(self.sense_codes.weight, std=0.02)
+        self.sense_up = nn.Linear(rank, self.config.hidden_size, bias=False)
+        nn.init.zeros_(self.sense_up.weight)
+
+    def sense_ids(self, keys: Sequence[str]) -> torch.Tensor:
+        """Row of each sense key in the offset table, -1 for senses without one."""
+        return torch.tensor([self._sense_index.get(k, -1) for k in keys], dtype=torch.long)
 
     @property
     def config(self):
@@ -168,14 +190,19 @@ class GlossBankEncoder(nn.Module):
         targets = torch.einsum("nl,nlh->nh", weights, hidden[rows]) / weights.sum(1, keepdim=True).clamp(min=1)
         return self.log_scale.exp() * F.normalize(self.context_head(targets), dim=-1)
 
-    def gloss_vectors(self, bank_vectors: torch.Tensor) -> torch.Tensor:
-        """unit(G g) for frozen bank vectors g."""
-        return F.normalize(self.gloss_head(bank_vectors), dim=-1)
+    def gloss_vectors(self, bank_vectors: torch.Tensor, sense_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """unit(G g + U c) for frozen bank vectors g (c = 0 for senses without an offset)."""
+        mapped = self.gloss_head(bank_vectors)
+        if self.sense_codes is not None and sense_ids is not None:
+            known = (sense_ids >= 0).to(mapped.dtype)[:, None]
+            mapped = mapped + known * self.sense_up(self.sense_codes(sense_ids.clamp(min=0)))
+        return F.normalize(mapped, dim=-1)
 
-    def forward(self, context_ids, context_mask, rows, starts, ends, gloss_vectors, candidates, gold=None) -> WsdOutput:
+    def forward(self, context_ids, context_mask, rows, starts, ends, gloss_vectors, candidates, gold=None,
+                gloss_senses=None) -> WsdOutput:
         """Scores [targets, candidates] (padding at -inf); loss = -log P(gold senses) over the candidates."""
         targets = self.context_vectors(context_ids, context_mask, rows, starts, ends)
-        logits = (targets @ self.gloss_vectors(gloss_vectors).T).gather(1, candidates.clamp(min=0))
+        logits = (targets @ self.gloss_vectors(gloss_vectors, gloss_senses).T).gather(1, candidates.clamp(min=0))
         logits = logits.masked_fill(candidates < 0, float("-inf"))
         if gold is None:
             return WsdOutput(None, logits)
@@ -185,16 +212,19 @@ class GlossBankEncoder(nn.Module):
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
         self.context_encoder.save_pretrained(str(directory / ADAPTER_DIR))
-        save_safetensors(directory / HEADS_FILE, {"context_head.weight": self.context_head.weight.detach(),
-                                                  "context_head.bias": self.context_head.bias.detach(),
-                                                  "gloss_head.weight": self.gloss_head.weight.detach(),
-                                                  "gloss_head.bias": self.gloss_head.bias.detach(),
-                                                  "log_scale": self.log_scale.detach()})
+        heads = {"context_head.weight": self.context_head.weight, "context_head.bias": self.context_head.bias,
+                 "gloss_head.weight": self.gloss_head.weight, "gloss_head.bias": self.gloss_head.bias,
+                 "log_scale": self.log_scale}
+        if self.sense_codes is not None:
+            heads["sense_up.weight"] = self.sense_up.weight
+            save_safetensors(directory / SENSES_FILE, {"codes": self.sense_codes.weight.detach().half()},
+                             {"keys": json.dumps(self.sense_keys)})
+        save_safetensors(directory / HEADS_FILE, {k: v.detach() for k, v in heads.items()})
         write_json(directory / META_FILE, {"architecture": "gloss-bank", **self.meta})
 
     @classmethod
     def create(cls, base: str, lora_rank: int = 16, lora_alpha: float = 32.0, lora_dropout: float = 0.05,
-               max_length: int = 128, max_gloss_tokens: int = 48) -> GlossBankEncoder:
+               max_length: int = 128, max_gloss_tokens: int = 48, sense_rank: int = 0) -> GlossBankEncoder:
         """A fresh model: LoRA adapters on `base` (`minilm` or a folder), identity heads."""
         from peft import LoraConfig, get_peft_model
 
@@ -202,7 +232,7 @@ class GlossBankEncoder(nn.Module):
         lora = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=LORA_TARGETS)
         meta = {"format": 1, "base": base, "base_digest": weights_digest(base), "max_length": max_length,
                 "max_gloss_tokens": max_gloss_tokens, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
-                "pooling": "mean", "gloss_text": "lemma : gloss"}
+                "pooling": "mean", "gloss_text": "lemma : gloss", "sense_rank": sense_rank}
         return cls(get_peft_model(encoder, lora), meta)
 
     @classmethod
@@ -214,6 +244,11 @@ class GlossBankEncoder(nn.Module):
         meta = read_meta(directory)
         check_base(meta, directory)
         model = cls(PeftModel.from_pretrained(_load_base(meta["base"]), str(directory / ADAPTER_DIR)), meta)
+        if (directory / SENSES_FILE).is_file():
+            with safe_open(str(directory / SENSES_FILE), framework="pt") as handle:
+                model.add_senses(json.loads(handle.metadata()["keys"]))
+                with torch.no_grad():
+                    model.sense_codes.weight.copy_(handle.get_tensor("codes").float())
         heads = load_file(str(directory / HEADS_FILE))
         with torch.no_grad():
             for name, value in heads.items():
@@ -225,10 +260,8 @@ class GlossBankEncoder(nn.Module):
         return self.context_encoder.merge_and_unload()
 
 
-
 def _load_base(base: str) -> nn.Module:
     return load_pretrained(AutoModel, base)
-
 
 
 def read_meta(directory: Path) -> dict:
@@ -242,14 +275,12 @@ def read_meta(directory: Path) -> dict:
     return meta
 
 
-
 def check_base(meta: dict, directory: Path) -> None:
     """The base weights must be those the adapters were trained on: a mismatch is one clear error."""
     found = weights_digest(meta["base"])
     if found != meta["base_digest"]:
         raise CohesiveError(f"{directory}: base model {meta['base']!r} has weights {found[:19]}..., but this model "
                             f"was trained on {meta['base_digest'][:19]}...; install the matching base model")
-
 
 
 def bank_for(meta: dict, tokenizer, lexicon, root: Path | None = None) -> GlossBank:
@@ -259,7 +290,6 @@ def bank_for(meta: dict, tokenizer, lexicon, root: Path | None = None) -> GlossB
         parameter.requires_grad_(False)
     pair_encoder = PairEncoder(tokenizer, lexicon, meta["max_length"], meta["max_gloss_tokens"], marker="")
     return GlossBank(encoder, tokenizer, pair_encoder, meta["base_digest"], root)
-
 
 
 def resolve_base(name: str) -> str:

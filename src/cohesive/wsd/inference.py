@@ -48,7 +48,6 @@ class Predictor(Protocol):
     def predict(self, instances: Iterable[Instance], desc: str | None = None) -> dict[str, Prediction]: ...
 
 
-
 class CrossEncoder:
     """Scores context-gloss pairs with an LmgcModel."""
 
@@ -172,12 +171,12 @@ class GlossBankPredictor(BiEncoderPredictor):
         return cls(model.eval(), tokenizer, bank_for(model.meta, tokenizer, default_lexicon()), batch_pairs)
 
     def _gloss_matrix(self, pairs: PairSet, batcher: Batcher) -> torch.Tensor:
-        return self.model.gloss_vectors(self.bank.vectors(pairs.gloss_keys, desc="gloss bank"))
+        return self.model.gloss_vectors(self.bank.vectors(pairs.gloss_keys, desc="gloss bank"),
+                                        self.model.sense_ids(pairs.gloss_keys))
 
 
 def sentence_instances(sentence: Sentence) -> list[Instance]:
     return [Instance(token.id, token.lemma, token.pos, index, sentence) for index, token in sentence.instances]
-
 
 
 def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: float | None = None) -> Predictor:
@@ -192,7 +191,6 @@ def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: 
     predictor = PREDICTORS[meta["architecture"]].load(directory, batch_pairs)
     predictor.prior_weight = read_weight(directory) if prior_weight is None else prior_weight
     return predictor
-
 
 
 MODEL_ENV = "COHESIVE_WSD_MODEL"

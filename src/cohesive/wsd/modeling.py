@@ -80,7 +80,6 @@ class PairHead(nn.Module):
         return self.out(self.dropout(torch.tanh(self.dense(self.dropout(first_token)))))
 
 
-
 class LmgcModel(nn.Module):
     """Backbone + pair classifier; with objective `lmgc-m`, also the MLM loss on the same (masked) input."""
 
@@ -167,10 +166,8 @@ class LmgcModel(nn.Module):
         return model
 
 
-
 def _has_nsp_head(backbone: nn.Module) -> bool:
     return hasattr(getattr(backbone, "cls", None), "seq_relationship")
-
 
 
 def checkpoint_keys(path: str) -> set[str]:
@@ -185,7 +182,6 @@ def checkpoint_keys(path: str) -> set[str]:
         return set(weights.keys())
 
 
-
 def _choose_pair_head(path: str, requested: str) -> str:
     """`auto`: the NSP head when the checkpoint has trained NSP weights, else a new linear head."""
     if requested not in PAIR_HEADS:
@@ -196,7 +192,6 @@ def _choose_pair_head(path: str, requested: str) -> str:
     if requested == "auto":
         return "nsp" if has_nsp else "linear"
     return requested
-
 
 
 def _load_backbone(path: str, pair_head: str, objective: str) -> nn.Module:

@@ -19,9 +19,10 @@ import torch
 from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from cohesive.atomic import write_json
+from cohesive.atomic import write_bytes, write_json
 from cohesive.config import dump_config
 from cohesive.corpora.raganato import iter_instances, read_gold
+from cohesive.errors import CohesiveError
 from cohesive.lexicon import lexicon
 from cohesive.models import resolve_model
 from cohesive.paths import wsd_prefix
@@ -40,7 +41,7 @@ from cohesive.wsd.data import (
 from cohesive.wsd.evaluate import evaluate_model
 from cohesive.wsd.glossbank import GlossBankEncoder, bank_for, resolve_base
 from cohesive.wsd.inference import BiEncoderPredictor, CrossEncoder, GlossBankPredictor
-from cohesive.wsd.modeling import BiEncoder, LmgcModel
+from cohesive.wsd.modeling import LEGACY_META, META_FILE, BiEncoder, LmgcModel, read_model_meta
 from cohesive.wsd.types import WsdTrainConfig
 
 log = logging.getLogger(__name__)
@@ -104,14 +105,12 @@ class WsdTrainer(Trainer):
         target.load_state_dict(type(target).from_pretrained(resume_from_checkpoint).state_dict())
 
 
-
 class FollowConfiguredIntervals(TrainerCallback):
     """HF restores the logging/eval/save intervals of the checkpoint it resumes from; a resumed run
     should follow the intervals of its own (possibly changed) config."""
 
     def on_train_begin(self, args, state, control, **kwargs):
         state.compute_steps(args, state.max_steps)
-
 
 
 def freeze_input_embeddings(model: torch.nn.Module) -> None:
@@ -147,7 +146,6 @@ def training_arguments(config: WsdTrainConfig, loader_batch_size: int | None = N
         disable_tqdm=None,
         use_cpu=not torch.cuda.is_available(),
     )
-
 
 
 def train(config: WsdTrainConfig) -> dict:
@@ -192,8 +190,29 @@ def train(config: WsdTrainConfig) -> dict:
     summary["results"] = evaluate_model(config.output_dir, config.datasets, config.output_dir / "eval",
                                         config.eval_batch_pairs, dev=config.dev, save_prior=True)
     write_json(config.output_dir / "summary.json", summary)
+    if config.export_dir:
+        export_model(config.output_dir, config.export_dir)
     return summary
 
+
+#: Folders of a training run that prediction does not need (and the peft boilerplate card).
+NOT_EXPORTED = ("checkpoints", "eval", "adapter/README.md", *LEGACY_META)
+
+
+def export_model(model_dir: Path, target: Path) -> None:
+    """Copy what a trained model needs to predict, plus its config and summary, to `target` (e.g. the
+    package's shipped folder); the model description is written in the current `wsd_model.json` form.
+    Files of `target` that are not part of a model (its README.md model card) are left alone."""
+    model_dir, target = Path(model_dir), Path(target)
+    meta = read_model_meta(model_dir)
+    if meta is None:
+        raise CohesiveError(f"{model_dir} is not a trained WSD model: nothing to export")
+    for path in sorted(model_dir.rglob("*")):
+        relative = path.relative_to(model_dir).as_posix()
+        if path.is_file() and not any(relative == x or relative.startswith(f"{x}/") for x in NOT_EXPORTED):
+            write_bytes(target / relative, path.read_bytes())
+    write_json(target / META_FILE, meta)
+    log.info("exported %s to %s", model_dir, target)
 
 
 def _dev(config: WsdTrainConfig, system):
@@ -205,7 +224,6 @@ def _dev(config: WsdTrainConfig, system):
     return instances, system.dev_scorer(instances, read_gold(prefix, [i.id for i in instances]))
 
 
-
 def _system(config: WsdTrainConfig, tokenizer):
     """The model-specific pieces (cross-encoder or bi-encoder) that `train` plugs into the Trainer."""
     if config.objective == "bem":
@@ -213,7 +231,6 @@ def _system(config: WsdTrainConfig, tokenizer):
     if config.objective == "gloss-bank":
         return GlossBankSystem(config, tokenizer)
     return CrossEncoderSystem(config, tokenizer)
-
 
 
 class CrossEncoderSystem:
@@ -279,17 +296,24 @@ class GlossBankSystem:
         self.config = config
         self.tokenizer = tokenizer
         self.model = GlossBankEncoder.create(resolve_base(config.model), config.lora_rank, config.lora_alpha,
-                                             config.lora_dropout, config.max_length, config.max_gloss_tokens)
+                                             config.lora_dropout, config.max_length, config.max_gloss_tokens,
+                                             config.sense_rank)
         self.bank = bank_for(self.model.meta, tokenizer, lexicon())
 
     def dataset(self, pairs: PairSet) -> BatchList:
+        """Sentence batches; first use of the training data, so the sense-offset table (the senses
+        seen as gold) is made here, before the Trainer builds its optimiser."""
+        gold_glosses = np.unique(pairs.pair_gloss[pairs.labels == 1])
+        self.model.add_senses([pairs.gloss_keys[g] for g in gold_glosses])
         return BatchList(sentence_batches(pairs, self.config.batch_size, self.config.seed))
 
     def sampler(self, dataset: BatchList, batch_size: int, seed: int) -> ShuffledSampler:
         return ShuffledSampler(len(dataset), seed)
 
     def collator(self, pairs: PairSet) -> BankCollator:
-        return BankCollator(pairs, self.tokenizer, self.bank.vectors(pairs.gloss_keys, desc="gloss bank (train)"))
+        bank = self.bank.vectors(pairs.gloss_keys, desc="gloss bank (train)")
+        senses = self.model.sense_ids(pairs.gloss_keys) if self.model.sense_codes is not None else None
+        return BankCollator(pairs, self.tokenizer, bank, senses)
 
     def dev_scorer(self, instances, gold):
         predictor = GlossBankPredictor(self.model, self.tokenizer, self.bank, self.config.eval_batch_pairs)

@@ -57,6 +57,7 @@ class WsdTrainConfig:
     lora_rank: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.05
+    sense_rank: int = 0  # > 0: a learnt rank-r offset for every sense seen as gold in training
     freeze_embeddings: bool = False  # word embeddings (and the tied MLM decoder) fixed: cheaper CPU steps
     # selection and final evaluation
     dev: str | None = "SE07"  # None: no selection, the final model is kept
@@ -74,6 +75,7 @@ class WsdTrainConfig:
     logging_steps: int = 50
     seed: int = 42
     resume: bool = True  # continue from the newest checkpoint under output_dir/checkpoints
+    export_dir: Path | None = None  # also copy the finished model (no checkpoints, no key files) here
 
     def validate(self) -> None:
         if self.objective not in OBJECTIVES:
