@@ -41,9 +41,9 @@ def test_it_is_the_default_unless_the_environment_says_otherwise(monkeypatch, tm
 def test_bank_gets_its_money_sense_and_its_river_sense(shipped):
     money = {t.token: t for t in disambiguate(MONEY, model=shipped)}
     river = {t.token: t for t in disambiguate(RIVER, model=shipped)}
-    assert money["bank"].synset == "bank.n.02"  # a financial institution that accepts deposits ...
-    assert river["bank"].synset == "bank.n.01"  # sloping land (especially the slope beside a body of water)
-    assert money["deposited"].lemma == "deposit" and money["salary"].synset == "salary.n.01"
+    assert money["bank"].key == "bank%1:14:00::"  # a financial institution that accepts deposits ...
+    assert river["bank"].key == "bank%1:17:01::"  # sloping land (especially the slope beside a body of water)
+    assert money["deposited"].lemma == "deposit" and money["salary"].key == "salary%1:21:00::"
 
 
 @pytest.mark.parametrize("text", [
@@ -62,7 +62,7 @@ def test_raw_text_gives_senses_or_nothing_never_a_crash(shipped, lex, text):
         assert text[tag.start:tag.end] == tag.token
         assert tag.key in {s.key for s in lex.senses(tag.lemma, tag.pos)}
         assert 0 < tag.probability <= 1
-    if text.startswith(("the of", "!!!")):
+    if text.startswith("!!!"):
         assert tags == []
 
 
@@ -71,7 +71,7 @@ def test_wsd_tag_reads_a_document_and_refuses_bad_input(tmp_path, capsys):
     document.write_text(f"{MONEY}\r\n\r\n{RIVER}\r\n", encoding="utf-8")
     assert main(["wsd", "tag", "--file", str(document), "--json"]) == 0
     tags = json.loads(capsys.readouterr().out)
-    assert [t["synset"] for t in tags if t["token"] == "bank"] == ["bank.n.02", "bank.n.01"]
+    assert [t["key"] for t in tags if t["token"] == "bank"] == ["bank%1:14:00::", "bank%1:17:01::"]
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 bank".encode("latin-1"))
     for argv in (["wsd", "tag"], ["wsd", "tag", "text", "--file", str(document)],
                  ["wsd", "tag", "--file", str(tmp_path / "missing.txt")], ["wsd", "tag", "--file", str(tmp_path)],
