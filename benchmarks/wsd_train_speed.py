@@ -91,6 +91,28 @@ def training_setup(mode: str, instances: list, gold: dict):
     return system.model, batches, collate, config, time.perf_counter() - started
 
 
+class Phases:
+    """Seconds spent per phase of a step; the model's context and gloss encoders are timed by wrapping
+    their methods (the rest of the forward pass is the scoring and the loss)."""
+
+    def __init__(self, model):
+        self.seconds = dict.fromkeys(("collate", "context forward", "gloss forward", "score + loss", "backward",
+                                      "optimiser"), 0.0)
+        for method, phase in (("context_vectors", "context forward"), ("gloss_vectors", "gloss forward")):
+            setattr(model, method, self.timed(getattr(model, method), phase))
+
+    def timed(self, function, phase: str):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            result = function(*args, **kwargs)
+            self.seconds[phase] += time.perf_counter() - started
+            return result
+        return wrapper
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] += seconds
+
+
 def run_worker(mode: str, count: int) -> dict:
     import torch
 
@@ -99,19 +121,33 @@ def run_worker(mode: str, count: int) -> dict:
     model, batches, collate, config, setup_s = training_setup(mode, instances, gold)
     model.train()
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+    phases = Phases(model)
 
     def step(batch) -> None:
-        loss = model(**collate(batch)).loss
+        clock = time.perf_counter()
+        inputs = collate(batch)
+        phases.add("collate", time.perf_counter() - clock)
+        clock = time.perf_counter()
+        loss = model(**inputs).loss
+        phases.add("score + loss", time.perf_counter() - clock)
+        clock = time.perf_counter()
         loss.backward()
+        phases.add("backward", time.perf_counter() - clock)
+        clock = time.perf_counter()
         optimiser.step()
         optimiser.zero_grad()
+        phases.add("optimiser", time.perf_counter() - clock)
 
     step(batches[0])  # warm-up, untimed
+    phases.seconds = dict.fromkeys(phases.seconds, 0.0)
     started = time.perf_counter()
     for batch in batches:
         step(batch)
     seconds = time.perf_counter() - started
+    profile = dict(phases.seconds)
+    profile["score + loss"] -= profile["context forward"] + profile["gloss forward"]  # forward minus the encoders
     return {"mode": mode, "instances": len(instances), "steps": len(batches), "seconds": seconds,
+            "profile_s": profile,
             "instances_per_s": len(instances) / seconds, "bank_build_s": setup_s if mode == "bank" else None,
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -145,7 +181,11 @@ def report(results: dict[str, dict], environment: dict) -> str:
               f"<= {TARGET_EPOCH_MIN:.0f} min |",
               f"| BEM, same epoch | {SEMCOR_INSTANCES / bem['instances_per_s'] / 3600:.1f} h | — |", "",
               f"Gloss bank for these instances' senses, built from an empty cache before the clock: "
-              f"{bank['bank_build_s']:.1f} s (once per base model; cached on disk)."]
+              f"{bank['bank_build_s']:.1f} s (once per base model; cached on disk).", "",
+              "Where a step's time goes (share of the timed seconds):", "",
+              "| phase | " + " | ".join(bem["profile_s"]) + " |", "|---|" + "---|" * len(bem["profile_s"])]
+    for name, r in (("BEM", bem), ("gloss bank", bank)):
+        lines.append(f"| {name} | " + " | ".join(f"{100 * v / r['seconds']:.0f}%" for v in r["profile_s"].values()) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -22,9 +22,9 @@ def write_with(path: str | Path, write: Callable[[Path], None]) -> Path:
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     temporary = Path(name)
-    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the user's usual mode
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp (and some writers) create 0600: the user's usual mode
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
