@@ -28,8 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def quiet_transformers() -> None:
-    """transformers' per-load reports and weight-loading bars drown the results on a terminal."""
+    """transformers' per-load reports, weight-loading bars and the libraries' deprecation notices
+    (FutureWarning, meant for developers) drown the results and the one-line errors on a terminal."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
