@@ -68,3 +68,17 @@ def tiny_mlm(tmp_path_factory, tokenizer) -> Path:
 def tiny_teachers(tmp_path_factory, tokenizer) -> list[Path]:
     """Three different tiny teachers sharing one vocabulary."""
     return [make_tiny_mlm(tmp_path_factory.mktemp(f"teacher{i}"), tokenizer, seed=i + 1) for i in range(3)]
+
+
+def write_mini_semcor(prefix: Path, sentences: int) -> Path:
+    """The first `sentences` SemCor sentences as a Raganato corpus of their own (data + gold keys)."""
+    import itertools
+
+    from cohesive.corpora.raganato import read_keys, read_sentences, write_corpus
+    from cohesive.paths import semcor_prefix
+
+    chosen = list(itertools.islice(read_sentences(semcor_prefix()), sentences))
+    gold = read_keys(f"{semcor_prefix()}.gold.key.txt")
+    ids = [t.id for s in chosen for t in s.tokens if t.id]
+    write_corpus(prefix, chosen, {i: gold[i] for i in ids})
+    return prefix

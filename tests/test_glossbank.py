@@ -1,18 +1,17 @@
 """The gloss-bank bi-encoder: sentence-grouped batches, the disk-cached gloss bank, training with
 resume, the small saved delta and its base-weights check."""
 
-import itertools
 import json
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_mini_semcor
 from safetensors.torch import load_file
 
-from cohesive.corpora.raganato import iter_instances, read_keys, read_sentences, write_corpus
+from cohesive.corpora.raganato import iter_instances, read_keys
 from cohesive.errors import CohesiveError
-from cohesive.paths import semcor_prefix
 from cohesive.wsd import train as train_module
 from cohesive.wsd.data import Batcher, PairEncoder, sentence_batches
 from cohesive.wsd.glossbank import GlossBank, GlossBankEncoder, mean_pool
@@ -25,12 +24,7 @@ from cohesive.wsd.types import WsdTrainConfig
 @pytest.fixture(scope="module")
 def mini_semcor(tmp_path_factory):
     """The first 8 SemCor sentences as a Raganato corpus of their own."""
-    prefix = tmp_path_factory.mktemp("corpus") / "mini"
-    sentences = list(itertools.islice(read_sentences(semcor_prefix()), 8))
-    gold = read_keys(f"{semcor_prefix()}.gold.key.txt")
-    ids = [t.id for s in sentences for t in s.tokens if t.id]
-    write_corpus(prefix, sentences, {i: gold[i] for i in ids})
-    return prefix
+    return write_mini_semcor(tmp_path_factory.mktemp("corpus") / "mini", 8)
 
 
 @pytest.fixture(scope="module")

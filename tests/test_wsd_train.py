@@ -6,11 +6,12 @@ import json
 
 import pytest
 import torch
+from conftest import write_mini_semcor
 from transformers import BertConfig, BertForPreTraining, BertModel
 
-from cohesive.corpora.raganato import iter_instances, read_keys, read_sentences, write_corpus
+from cohesive.corpora.raganato import iter_instances, read_keys
 from cohesive.errors import CohesiveError
-from cohesive.paths import semcor_prefix, wsd_prefix
+from cohesive.paths import wsd_prefix
 from cohesive.wsd.data import PairCollator, PairEncoder
 from cohesive.wsd.inference import CrossEncoder, load_predictor
 from cohesive.wsd.modeling import LmgcModel
@@ -105,12 +106,7 @@ def test_exactly_one_sense_per_instance(tiny_mlm, tokenizer, lex):
 @pytest.fixture(scope="module")
 def mini_semcor(tmp_path_factory):
     """The first 6 SemCor sentences as a Raganato corpus of their own."""
-    prefix = tmp_path_factory.mktemp("corpus") / "mini"
-    sentences = list(itertools.islice(read_sentences(semcor_prefix()), 6))
-    gold = read_keys(f"{semcor_prefix()}.gold.key.txt")
-    ids = [t.id for s in sentences for t in s.tokens if t.id]
-    write_corpus(prefix, sentences, {i: gold[i] for i in ids})
-    return prefix
+    return write_mini_semcor(tmp_path_factory.mktemp("corpus") / "mini", 6)
 
 
 def tiny_config(model, prefix, output_dir, objective, **overrides):

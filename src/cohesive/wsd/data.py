@@ -411,6 +411,17 @@ def training_pairs(config: WsdTrainConfig, tokenizer, marker: str):
     return pairs
 
 
+def pad_sequences(pad_id: int, sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id rows padded to the longest one (dynamic padding) and their attention mask."""
+    width = max(len(s) for s in sequences)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, s in enumerate(sequences):
+        ids[row, :len(s)] = s
+        mask[row, :len(s)] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
 class Batcher:
     """Model inputs for groups of instances of a (marker-free) PairSet: each distinct context window
     and gloss once, the targets' token spans, and the candidates as gloss rows."""
@@ -434,13 +445,13 @@ class Batcher:
             target_rows.append(rows[(c, lo, hi)])
             starts.append(start - lo + len(self.prefix))
             ends.append(end - lo + len(self.prefix))
-        ids, mask = self._pad(sequences)
+        ids, mask = pad_sequences(self.pad_id, sequences)
         return {"context_ids": ids, "context_mask": mask, "rows": torch.tensor(target_rows),
                 "starts": torch.tensor(starts), "ends": torch.tensor(ends)}
 
     def glosses(self, gloss_indices: Sequence[int]) -> dict[str, torch.Tensor]:
         glosses = self.pairs.glosses
-        ids, mask = self._pad([np.concatenate([self.prefix, glosses[g], self.suffix]) for g in gloss_indices])
+        ids, mask = pad_sequences(self.pad_id, [np.concatenate([self.prefix, glosses[g], self.suffix]) for g in gloss_indices])
         return {"gloss_ids": ids, "gloss_mask": mask}
 
     def __call__(self, instances: list[int]) -> dict[str, torch.Tensor]:
@@ -456,14 +467,6 @@ class Batcher:
             gold[row, :len(s)] = torch.from_numpy(p.labels[s] == 1)
         return {**self.contexts(instances), **self.glosses(list(gloss_rows)), "candidates": candidates, "gold": gold}
 
-    def _pad(self, sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(s) for s in sequences)
-        ids = np.full((len(sequences), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(sequences), width), dtype=np.int64)
-        for row, s in enumerate(sequences):
-            ids[row, :len(s)] = s
-            mask[row, :len(s)] = 1
-        return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 class InstanceIndices(torch.utils.data.Dataset):

@@ -35,7 +35,7 @@ from cohesive.atomic import save_safetensors, write_json
 from cohesive.errors import CohesiveError
 from cohesive.lexicon.locate import cache_dir
 from cohesive.models import load_pretrained, resolve_model, weights_digest
-from cohesive.wsd.data import PairEncoder, single_affixes
+from cohesive.wsd.data import PairEncoder, pad_sequences, single_affixes
 from cohesive.wsd.modeling import META_FILE, read_model_meta
 from cohesive.wsd.types import WsdOutput
 
@@ -94,7 +94,7 @@ class GlossBank:
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
-                batch, mask = self._pad([np.concatenate([self.prefix, ids[i], self.suffix]) for i in chunk])
+                batch, mask = pad_sequences(self.pad_id, [np.concatenate([self.prefix, ids[i], self.suffix]) for i in chunk])
                 hidden = self.encoder(input_ids=batch, attention_mask=mask).last_hidden_state
                 out[torch.from_numpy(chunk)] = mean_pool(hidden, mask).float()
         return out
@@ -121,15 +121,6 @@ class GlossBank:
                     self._vectors.update(zip(keys, handle.get_tensor("vectors")))
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("ignoring unreadable gloss-bank shard %s (%s)", shard, exc)
-
-    def _pad(self, sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(s) for s in sequences)
-        ids = np.full((len(sequences), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(sequences), width), dtype=np.int64)
-        for row, s in enumerate(sequences):
-            ids[row, :len(s)] = s
-            mask[row, :len(s)] = 1
-        return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 def _identity_linear(size: int) -> nn.Linear:
