@@ -128,7 +128,10 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(tiny_mlm, mini_semc
     with pytest.raises(KeyboardInterrupt):
         train(tiny_config(tiny_mlm, mini_semcor, tmp_path / "killed"))
     monkeypatch.setattr(train_module.WsdTrainer, "training_step", step)
+    with pytest.raises(CohesiveError, match="is being trained, or its training stopped"):
+        load_predictor(tmp_path / "killed")  # the killed run's folder is not a finished model
     assert train(tiny_config(tiny_mlm, mini_semcor, tmp_path / "killed"))["steps"] == 4
+    assert not (tmp_path / "killed" / "TRAINING").exists()
     for name in ("heads.safetensors", "adapter/adapter_model.safetensors"):
         straight, resumed = load_file(tmp_path / "straight" / name), load_file(tmp_path / "killed" / name)
         assert straight.keys() == resumed.keys()

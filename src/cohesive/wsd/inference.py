@@ -31,7 +31,7 @@ from cohesive.models import load_pretrained
 from cohesive.pretrained import shipped
 from cohesive.wsd.data import Batcher, PairCollator, PairEncoder, PairSet, instance_batches
 from cohesive.wsd.glossbank import GlossBank, GlossBankEncoder, bank_for
-from cohesive.wsd.modeling import META_FILE, BiEncoder, LmgcModel, read_model_meta
+from cohesive.wsd.modeling import META_FILE, TRAINING_MARKER, BiEncoder, LmgcModel, read_model_meta
 from cohesive.wsd.prior import choose, read_weight, with_prior
 from cohesive.wsd.scorer import score
 from cohesive.wsd.types import Prediction
@@ -185,6 +185,9 @@ def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: 
     if prior_weight is not None and not prior_weight >= 0:  # also refuses NaN
         raise CohesiveError(f"prior weight must be a number >= 0, got {prior_weight}")
     directory = Path(directory)
+    if (directory / TRAINING_MARKER).exists():
+        raise CohesiveError(f"{directory} is being trained, or its training stopped before the end: finish it with "
+                            "`cohesive wsd train` (it resumes) or use another model")
     meta = read_model_meta(directory)
     if meta is None:
         raise CohesiveError(f"{directory} is not a trained WSD model (no {META_FILE}); train one with `cohesive wsd train`")

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 META_FILE = "wsd_model.json"
 LEGACY_META = {"lmgc.json": "cross-encoder", "biencoder.json": "bi-encoder", "glossbank.json": "gloss-bank"}
 PAIR_HEAD_FILE = "pair_head.safetensors"
+TRAINING_MARKER = "TRAINING"  # present while `wsd train` writes into a folder (and after a killed run)
 
 
 def read_model_meta(directory: str | Path) -> dict | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from cohesive.atomic import write_bytes, write_json
+from cohesive.atomic import write_bytes, write_json, write_text
 from cohesive.config import dump_config
 from cohesive.corpora.raganato import iter_instances, read_gold
 from cohesive.errors import CohesiveError
@@ -41,7 +42,7 @@ from cohesive.wsd.data import (
 from cohesive.wsd.evaluate import evaluate_model
 from cohesive.wsd.glossbank import GlossBankEncoder, bank_for, resolve_base
 from cohesive.wsd.inference import BiEncoderPredictor, CrossEncoder, GlossBankPredictor
-from cohesive.wsd.modeling import LEGACY_META, META_FILE, BiEncoder, LmgcModel, read_model_meta
+from cohesive.wsd.modeling import LEGACY_META, META_FILE, TRAINING_MARKER, BiEncoder, LmgcModel, read_model_meta
 from cohesive.wsd.types import WsdTrainConfig
 
 log = logging.getLogger(__name__)
@@ -158,10 +159,11 @@ def train(config: WsdTrainConfig) -> dict:
     system = _system(config, tokenizer)
     if config.freeze_embeddings:
         freeze_input_embeddings(system.model)
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(config, config.output_dir / "train_config.yaml")
     train_set = training_pairs(config, tokenizer, system.marker)
     dev_instances, dev_score = _dev(config, system)
+    marker = config.output_dir / TRAINING_MARKER  # `wsd predict`/`tag` refuse the folder until training ends
+    write_text(marker, f"pid {os.getpid()}\n")
+    dump_config(config, config.output_dir / "train_config.yaml")  # only once the inputs were read
     checkpoints = config.output_dir / "checkpoints"
     last = get_last_checkpoint(str(checkpoints)) if config.resume and checkpoints.is_dir() else None
     if last is None:
@@ -186,7 +188,7 @@ def train(config: WsdTrainConfig) -> dict:
                "pairs": len(train_set), "positives": int(train_set.labels.sum()),
                "best_dev_f1": trainer.best_f1 if config.dev else None, "steps": trainer.state.global_step,
                "train_loss": [round(e["loss"], 4) for e in trainer.state.log_history if "loss" in e]}
-
+    marker.unlink()
     summary["results"] = evaluate_model(config.output_dir, config.datasets, config.output_dir / "eval",
                                         config.eval_batch_pairs, dev=config.dev, save_prior=True)
     write_json(config.output_dir / "summary.json", summary)
