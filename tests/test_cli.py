@@ -1,5 +1,6 @@
 """The CLI: user mistakes give one clear line on stderr and exit code 2, never a traceback."""
 
+import json
 import os
 import subprocess
 import sys
@@ -106,3 +107,40 @@ def test_wordnet_missing(tmp_path):
     assert result.stderr.strip().splitlines() == [f"cohesive: error: {tmp_path} is not a WordNet 3.0 dict folder "
                                                   "(needs index.sense, data.noun, data.verb, data.adj, data.adv, "
                                                   "index.noun, index.verb, index.adj, index.adv)"]
+
+
+GOLD_LINE = "d000.s000.t000 refer%2:32:01::\n"
+BAD_INPUTS = {  # file name -> bytes, for the table below
+    "gold.txt": GOLD_LINE.encode(),
+    "latin1.txt": "d000.s000.t000 caf\xe9%1:00:00::\n".encode("latin-1"),
+    "empty.txt": b"",
+    "long.txt": b"x" * 5_000_000 + b"\n",
+    "latin1.yaml": "methods: [first-sense]\nnote: caf\xe9\n".encode("latin-1"),
+}
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["wsd", "score", "latin1.txt", "gold.txt"], "latin1.txt: not UTF-8 text"),
+    (["wsd", "score", "empty.txt", "gold.txt"], "no gold keys"),
+    (["wsd", "score", "long.txt", "gold.txt"], "(5,000,000 characters)"),
+    (["wsd", "evaluate", "--method", "first-sense", "--set", "methods=[]"], "no method to evaluate"),
+    (["wsd", "evaluate", "--method", "first-sense", "--set", "datasets=[SE07"], "is not valid YAML"),
+    (["wsd", "evaluate", "--config", "latin1.yaml"], "latin1.yaml is not UTF-8 text"),
+    (["wsd", "train", "--config", "latin1.yaml"], "latin1.yaml is not UTF-8 text"),
+    (["wsd", "train", "--set", "batch_size=true"], "option batch_size=True should be int"),
+    (["wsd", "predict", "ALL", "--prior-weight", "nan"], "prior weight must be a number >= 0"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, data_root, argv, needle):
+    for name, content in BAD_INPUTS.items():
+        (tmp_path / name).write_bytes(content)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, needle)
+    assert len(err) < 300  # a 5 MB line is not echoed whole
+
+
+def test_a_gold_file_with_a_bom_scores_like_one_without(capsys, tmp_path):
+    (tmp_path / "gold.txt").write_text(GOLD_LINE)
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + GOLD_LINE.encode())
+    code, out, _ = run_cli(capsys, "wsd", "score", str(tmp_path / "bom.txt"), str(tmp_path / "gold.txt"), "--json")
+    assert code == 0 and json.loads(out)["overall"]["f1"] == 1.0

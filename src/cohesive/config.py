@@ -43,7 +43,11 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise CohesiveError(f"override {pair!r} is not KEY=VALUE")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(raw) if raw else ""
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise CohesiveError(f"override {pair!r}: the value is not valid YAML ({problem})") from None
     return out
 
 
@@ -56,7 +60,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CohesiveError(f"config file {path} not found")
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise CohesiveError(f"config file {path} is not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise CohesiveError(f"config file {path} is not valid YAML: {exc}".replace("\n", " ")) from None
     if not isinstance(loaded, dict):
@@ -84,6 +90,8 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         value = _number(value, hint, name)  # YAML 1.1 reads `1e-4` as a string
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint in (int, float) and isinstance(value, bool):  # bool is an int to Python, not to a user
+        raise CohesiveError(f"option {name}={value!r} should be {hint.__name__}")
     if hint in (int, float, str, bool) and not isinstance(value, hint):
         raise CohesiveError(f"option {name}={value!r} should be {hint.__name__}")
     return value

@@ -111,19 +111,32 @@ def read_keys(path: str | Path) -> dict[str, list[str]]:
     if not path.is_file():
         raise DataError(f"{path} not found")
     keys: dict[str, list[str]] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) < 2:
-                raise DataError(f"{path}:{number}: expected 'instance_id sense_key [sense_key ...]', got {line.strip()!r}")
-            if fields[0] in keys:
-                raise DataError(f"{path}:{number}: instance id {fields[0]!r} appears twice")
-            if any("%" not in key for key in fields[1:]):
-                raise DataError(f"{path}:{number}: {line.strip()!r} holds a value that is not a WordNet sense key")
-            keys[fields[0]] = fields[1:]
+    try:
+        with path.open(encoding="utf-8-sig") as lines:  # a leading BOM is not part of the first id
+            for number, line in enumerate(lines, 1):
+                _read_key_line(keys, line, f"{path}:{number}")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start} of a line)") from None
     return keys
+
+
+def _read_key_line(keys: dict[str, list[str]], line: str, where: str) -> None:
+    fields = line.split()
+    if not fields:
+        return
+    shown = _clip(line.strip())
+    if len(fields) < 2:
+        raise DataError(f"{where}: expected 'instance_id sense_key [sense_key ...]', got {shown!r}")
+    if fields[0] in keys:
+        raise DataError(f"{where}: instance id {_clip(fields[0])!r} appears twice")
+    if any("%" not in key for key in fields[1:]):
+        raise DataError(f"{where}: {shown!r} holds a value that is not a WordNet sense key")
+    keys[fields[0]] = fields[1:]
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """A bad line as it may appear in a one-line error (a 5 MB line is not echoed whole)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def write_keys(path: str | Path, keys: Iterable[tuple[str, list[str] | str]]) -> None:

@@ -101,6 +101,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
     overrides = cli_overrides({"methods": args.methods, "datasets": args.datasets, "output_dir": args.output_dir}, args.set)
     config = load_config(WsdEvalConfig, args.config, overrides)
+    if not config.methods:
+        raise CohesiveError(f"no method to evaluate; choose from {', '.join(METHODS)}")
     unknown = [m for m in config.methods if m not in METHODS]
     if unknown:
         raise CohesiveError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")

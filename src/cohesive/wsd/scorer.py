@@ -102,5 +102,9 @@ def report(gold: Mapping[str, Sequence[str]], predicted: Mapping[str, Sequence[s
 def score_files(gold_key: str, predicted_key: str) -> Report:
     """Score two key files, as the official scorer does (library form of `cohesive wsd score`)."""
     from cohesive.corpora.raganato import read_keys
+    from cohesive.errors import DataError
 
-    return report(read_keys(gold_key), read_keys(predicted_key))
+    gold = read_keys(gold_key)
+    if not gold:
+        raise DataError(f"{gold_key}: no gold keys: nothing to score against")
+    return report(gold, read_keys(predicted_key))
