@@ -144,3 +144,20 @@ def test_a_gold_file_with_a_bom_scores_like_one_without(capsys, tmp_path):
     (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + GOLD_LINE.encode())
     code, out, _ = run_cli(capsys, "wsd", "score", str(tmp_path / "bom.txt"), str(tmp_path / "gold.txt"), "--json")
     assert code == 0 and json.loads(out)["overall"]["f1"] == 1.0
+
+
+def test_an_interrupt_at_any_moment_is_one_line_and_exit_130(capsys, monkeypatch):
+    import cohesive.cli
+
+    def interrupted():
+        raise KeyboardInterrupt  # e.g. Ctrl-C while torch is still being imported
+
+    monkeypatch.setattr(cohesive.cli, "build_parser", interrupted)
+    code, _, err = run_cli(capsys, "wsd", "score", "a", "b")
+    assert code == 130 and err == "cohesive: interrupted\n"
+
+
+def test_verbose_may_follow_the_subcommand(capsys, tmp_path):
+    (tmp_path / "gold.txt").write_text(GOLD_LINE)
+    code, out, _ = run_cli(capsys, "wsd", "score", str(tmp_path / "gold.txt"), str(tmp_path / "gold.txt"), "-v", "--json")
+    assert code == 0 and json.loads(out)["overall"]["f1"] == 1.0

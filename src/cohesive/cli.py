@@ -41,19 +41,27 @@ def quiet_transformers() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user mistakes print one line and exit 2; bugs keep their traceback."""
+    """Entry point: user mistakes print one line and exit 2, an interrupt (at any moment, imports
+    included) one line and exit 130; bugs keep their traceback. `-v` may stand anywhere."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("cohesive: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str]) -> int:
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    if not args.verbose:
+    if not verbose:
         quiet_transformers()
     try:
         args.handler(args)
     except CohesiveError as exc:
         print(f"cohesive: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("cohesive: interrupted", file=sys.stderr)
-        return 130
     return 0
 
 
