@@ -161,3 +161,9 @@ def test_verbose_may_follow_the_subcommand(capsys, tmp_path):
     (tmp_path / "gold.txt").write_text(GOLD_LINE)
     code, out, _ = run_cli(capsys, "wsd", "score", str(tmp_path / "gold.txt"), str(tmp_path / "gold.txt"), "-v", "--json")
     assert code == 0 and json.loads(out)["overall"]["f1"] == 1.0
+
+
+def test_every_subcommand_help_shows_its_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["wsd", "predict", "--help"])
+    assert "pairs per forward pass (default: 256)" in " ".join(capsys.readouterr().out.split())

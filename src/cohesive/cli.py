@@ -10,13 +10,31 @@ from cohesive import __version__
 from cohesive.errors import CohesiveError
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help shows its default when it has a real one (not None/False) and does not say it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser class of every (sub)command, so that all of them show their defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cohesive.distill import commands as distill_commands
     from cohesive.nlu import commands as nlu_commands
     from cohesive.paraphrase import commands as paraphrase_commands
     from cohesive.wsd import cli as wsd_commands
 
-    parser = argparse.ArgumentParser(prog="cohesive", description=__doc__)
+    parser = Parser(prog="cohesive", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cohesive {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show transformers' load reports and warnings")
     commands = parser.add_subparsers(dest="command", required=True)

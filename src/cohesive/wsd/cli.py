@@ -28,8 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     score.set_defaults(handler=run_score)
 
     evaluate = wsd.add_parser("evaluate", help="evaluate a trained model (default: the shipped one) or, with --method / "
-                              "--config, the knowledge-based baselines on the Raganato framework",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              "--config, the knowledge-based baselines on the Raganato framework")
     evaluate.add_argument("--model", help="a trained model folder (default: $COHESIVE_WSD_MODEL or the shipped model)")
     evaluate.add_argument("--prior-dev", default="SE07",
                           help="dev set that tunes the sense-frequency prior of a model ('none': model alone)")
@@ -58,7 +57,7 @@ def register_models(wsd: argparse._SubParsersAction) -> None:
     predict = wsd.add_parser("predict", help="write a key file for a Raganato dataset with a trained model")
     predict.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or the shipped model)")
     predict.add_argument("prefix", help="SE2 SE3 SE07 SE13 SE15 ALL, or a path prefix (PREFIX.data.xml)")
-    predict.add_argument("--output", help="key file (default: MODEL/keys/NAME.key.txt)")
+    predict.add_argument("--output", help="key file (default: runs/wsd-keys/MODEL/NAME.key.txt)")
     predict.add_argument("--batch-pairs", type=int, default=256, help="pairs per forward pass")
     predict.add_argument("--prior-weight", type=float,
                          help="weight of the sense-frequency prior (default: the one tuned with the model; 0 = off)")
