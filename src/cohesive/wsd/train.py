@@ -235,6 +235,12 @@ def _system(config: WsdTrainConfig, tokenizer):
     return CrossEncoderSystem(config, tokenizer)
 
 
+def dev_f1(predictor, instances, gold):
+    """The selection score: F1 of the model being trained on the dev instances (pairs built once)."""
+    pairs = predictor.encoder.build(instances, desc="dev pairs")
+    return lambda model: predictor.f1(pairs, gold)
+
+
 class CrossEncoderSystem:
     """LMGC / LMGC-M training pieces: the pairs themselves are the dataset."""
 
@@ -257,9 +263,7 @@ class CrossEncoderSystem:
         return PairCollator(self.tokenizer, mlm, seed=self.config.seed)
 
     def dev_scorer(self, instances, gold):
-        predictor = CrossEncoder(self.model, self.tokenizer, batch_pairs=self.config.eval_batch_pairs)
-        pairs = predictor.encoder.build(instances, desc="dev pairs")
-        return lambda model: predictor.f1(pairs, gold)
+        return dev_f1(CrossEncoder(self.model, self.tokenizer, batch_pairs=self.config.eval_batch_pairs), instances, gold)
 
 
 class BiEncoderSystem:
@@ -282,9 +286,7 @@ class BiEncoderSystem:
         return Batcher(pairs, self.tokenizer)
 
     def dev_scorer(self, instances, gold):
-        predictor = BiEncoderPredictor(self.model, self.tokenizer, batch_pairs=self.config.eval_batch_pairs)
-        pairs = predictor.encoder.build(instances, desc="dev pairs")
-        return lambda model: predictor.f1(pairs, gold)
+        return dev_f1(BiEncoderPredictor(self.model, self.tokenizer, batch_pairs=self.config.eval_batch_pairs), instances, gold)
 
 
 class GlossBankSystem:
@@ -318,6 +320,4 @@ class GlossBankSystem:
         return BankCollator(pairs, self.tokenizer, bank, senses)
 
     def dev_scorer(self, instances, gold):
-        predictor = GlossBankPredictor(self.model, self.tokenizer, self.bank, self.config.eval_batch_pairs)
-        pairs = predictor.encoder.build(instances, desc="dev pairs")
-        return lambda model: predictor.f1(pairs, gold)
+        return dev_f1(GlossBankPredictor(self.model, self.tokenizer, self.bank, self.config.eval_batch_pairs), instances, gold)
