@@ -72,7 +72,7 @@ def test_a_model_without_mlm_head_cannot_do_lmgc_m():
 def test_bad_options_are_clear_errors(tiny_mlm):
     with pytest.raises(CohesiveError, match="unknown pair_head"):
         LmgcModel.from_pretrained(tiny_mlm, pair_head="pooler")
-    with pytest.raises(CohesiveError, match="not found"):
+    with pytest.raises(CohesiveError, match="no such model folder"):
         LmgcModel.from_pretrained("./no/such/folder")
     with pytest.raises(CohesiveError, match="cannot load model 'nosuchorg/nosuchmodel'"):
         LmgcModel.from_pretrained("nosuchorg/nosuchmodel")  # a hub id; offline in the tests
