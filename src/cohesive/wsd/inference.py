@@ -1,14 +1,13 @@
-"""Cross-encoder WSD prediction with an LMGC model: exactly one sense per instance.
+"""Prediction with a trained model of any architecture: exactly one sense per instance.
 
-Every candidate of an instance is scored in the same batch (batches are whole instances, sorted by
-length), glosses are tokenised once per sense, and the answer is the candidate with the highest
-P(match). The reported probability is a distribution over the instance's candidates: the softmax
-of the pairs' match log-odds (same argmax as P(match), but it sums to one over the senses).
-A model folder may carry a tuned sense-frequency prior (`prior.json`, see `cohesive.wsd.prior`),
-added to the scores before the choice.
-
-Bi-encoders: gloss vectors are cached per sense key (BEM) or read from the gloss bank, and one
-context pass serves every target of a sentence.
+Cross-encoder (LMGC): every candidate of an instance is scored in the same batch (batches are
+whole instances, sorted by length), glosses are tokenised once per sense, and the answer is the
+candidate with the highest P(match). Bi-encoders (BEM, gloss bank): one context pass serves every
+target of a sentence; gloss vectors are cached per sense key (BEM) or read from the gloss bank.
+The reported probability is a softmax over the instance's candidates. A model folder may carry a
+tuned sense-frequency prior (`prior.json`, see `cohesive.wsd.prior`), added before the choice.
+`load_predictor` opens any model folder; `default_model` is `$COHESIVE_WSD_MODEL` or the model
+shipped with the package.
 """
 
 from __future__ import annotations
