@@ -150,9 +150,10 @@ def run_predict(args: argparse.Namespace) -> None:
     from cohesive.corpora.raganato import gold_path, read_gold
     from cohesive.paths import wsd_prefix
     from cohesive.wsd.evaluate import model_name
-    from cohesive.wsd.inference import default_model, load_predictor, predict_to_file
+    from cohesive.wsd.inference import check_prior_weight, default_model, load_predictor, predict_to_file
     from cohesive.wsd.scorer import report
 
+    check_prior_weight(args.prior_weight)  # the cheap checks first
     prefix = wsd_prefix(args.prefix)
     model = Path(args.model) if args.model else default_model()
     output = Path(args.output) if args.output else Path("runs/wsd-keys") / model_name(model) / f"{prefix.name}.key.txt"

@@ -178,11 +178,16 @@ def sentence_instances(sentence: Sentence) -> list[Instance]:
     return [Instance(token.id, token.lemma, token.pos, index, sentence) for index, token in sentence.instances]
 
 
+def check_prior_weight(weight: float | None) -> None:
+    """None (the tuned weight) or a number >= 0; NaN and negative weights are refused."""
+    if weight is not None and not weight >= 0:
+        raise CohesiveError(f"prior weight must be a number >= 0, got {weight}")
+
+
 def load_predictor(directory: str | Path, batch_pairs: int = 256, prior_weight: float | None = None) -> Predictor:
     """A trained model folder of any architecture (see `read_model_meta`), with the prior weight
     saved beside it unless `prior_weight` is given (0 = the model alone)."""
-    if prior_weight is not None and not prior_weight >= 0:  # also refuses NaN
-        raise CohesiveError(f"prior weight must be a number >= 0, got {prior_weight}")
+    check_prior_weight(prior_weight)
     directory = Path(directory)
     if (directory / TRAINING_MARKER).exists():
         raise CohesiveError(f"{directory} is being trained, or its training stopped before the end: finish it with "
