@@ -306,7 +306,8 @@ def test_built_corpus_splits_are_disjoint(built_corpus):
     cells = {(r["domain"], r["generator"]) for r in rows["test"]}
     assert cells == {(d, g) for d in ("semcor", "gcide") for g in ("spin-4th", "spin-max", "maskfill")}
     assert len(rows["train"]) == 24 and len(rows["test"]) == 2 * 3 * 10
-    assert set(rows["test"][0]) == {"id", "text", "label", "domain", "generator", "split", "source_id", "changes"}
+    assert set(rows["test"][0]) == {"id", "text", "label", "domain", "generator", "split", "source_id", "changes",
+                                    "replaced"}
     assert all(r["changes"] > 0 for r in rows["test"] if r["label"] == 1)
 
 
@@ -328,17 +329,22 @@ def test_train_evaluate_detect_end_to_end(built_corpus, tmp_path, tiny_mlm, caps
                          "--model", tiny_mlm, "--set", "max_length=64", "--set", "max_train_examples=8",
                          "--set", "batch_size=8")
     assert code == 0
+    code, _, _ = run_cli(capsys, "paraphrase", "train", "--config", REPO / "configs/paraphrase/train_word_lora.yaml",
+                         "--set", f"corpus_dir={built_corpus}", "--output-dir", detectors / "word-lora",
+                         "--model", tiny_mlm, "--set", "max_steps=2", "--set", "window_words=16", "--set", "batch_size=8")
+    assert code == 0 and (detectors / "word-lora" / "training_log.json").is_file()
     results = tmp_path / "results"
     code, out, _ = run_cli(capsys, "paraphrase", "evaluate", "--detectors", detectors / "tfidf-lr",
-                           detectors / "finetune", "--set", f"corpus_dir={built_corpus}",
+                           detectors / "finetune", detectors / "word-lora", "--set", f"corpus_dir={built_corpus}",
                            "--set", f"results_dir={results}")
     assert code == 0 and "| tfidf-lr | tfidf-lr |" in out and "| finetune | finetune |" in out
+    assert "| word-lora | word-lora |" in out
     summary = json.loads((results / "paraphrase.json").read_text())
     assert len(summary["detectors"]["tfidf-lr"]["cells"]) == 6
-    for name in ("tfidf-lr", "finetune"):
+    for name in ("tfidf-lr", "finetune", "word-lora"):
         assert (results / f"{name}.png").read_bytes().startswith(b"\x89PNG")
         assert 0 <= summary["detectors"][name]["mean_macro_f1"] <= 1
-    assert (results / "paraphrase.md").read_text().count("| domain |") == 2
+    assert (results / "paraphrase.md").read_text().count("| domain |") == 3
 
     code, out, _ = run_cli(capsys, "detect", SAMPLE, "--detector", detectors / "tfidf-lr", "--json",
                            "--html", tmp_path / "report.html")
@@ -356,6 +362,14 @@ def test_train_evaluate_detect_end_to_end(built_corpus, tmp_path, tiny_mlm, caps
 
     code, out, _ = run_cli(capsys, "detect", SAMPLE, "--detector", detectors / "tfidf-lr", "--threshold", "0")
     assert code == 0 and out.count("PARAPHRASED") == 6
+
+    code, out, _ = run_cli(capsys, "detect", SAMPLE, "--detector", detectors / "word-lora", "--threshold", "0",
+                           "--html", tmp_path / "word.html")
+    assert code == 0 and out.count("PARAPHRASED") == 6
+    page = PageText()
+    page.feed((tmp_path / "word.html").read_text())
+    page.close()
+    assert page.stack == [] and all("".join(b.split()) in "".join(page.text.split()) for b in blocks)
 
 
 class PageText(HTMLParser):

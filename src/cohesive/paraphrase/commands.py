@@ -31,13 +31,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     detect = commands.add_parser("detect", help="score each paragraph of a text file for machine paraphrase")
     detect.add_argument("file", type=Path, help="a UTF-8 text file; paragraphs are separated by blank lines")
-    detect.add_argument("--detector", type=Path, help="a trained detector folder (default "
-                        "runs/paraphrase/detectors/tfidf-lr)")
+    detect.add_argument("--detector", type=Path, help="a trained detector folder (default: the shipped "
+                        "word-level detector)")
     detect.add_argument("--json", action="store_true", help="print the report as JSON")
     detect.add_argument("--html", type=Path, metavar="OUT", help="also write an HTML report highlighting flagged paragraphs")
     detect.add_argument("--window", type=int, default=200, help="words per window for long paragraphs (default 200)")
     detect.add_argument("--stride", type=int, default=100, help="words between window starts (default 100)")
     detect.add_argument("--threshold", type=float, help="flag at this probability (0-1) instead of the detector's own")
+    detect.add_argument("--max-words", type=int, default=100_000, help="refuse longer documents (default 100000)")
     detect.set_defaults(handler=run_detect)
 
 
@@ -71,7 +72,6 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def run_detect(args: argparse.Namespace) -> None:
     from cohesive.paraphrase.scan import (
-        DEFAULT_DETECTOR,
         check_output_file,
         report_html,
         report_text,
@@ -81,7 +81,7 @@ def run_detect(args: argparse.Namespace) -> None:
 
     if args.html:
         check_output_file(args.html)
-    report = scan_document(args.file, args.detector or DEFAULT_DETECTOR, args.window, args.stride, args.threshold)
+    report = scan_document(args.file, args.detector, args.window, args.stride, args.threshold, args.max_words)
     if args.html:
         write_report(args.html, report_html(report))
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else report_text(report))

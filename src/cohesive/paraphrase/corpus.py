@@ -9,8 +9,13 @@ each paraphrase's own original is the negative, as in the neural-paraphrase stud
 originals of a domain are shared by that domain's generator cells, and the test paraphrases of a
 domain are the same paragraphs under every generator, so cells differ only in the generator.
 
+The training cell's generator may be `mix` (`train_mix`: a list of generators): each training and
+validation paraphrase is then made by one of them, drawn per paragraph (seeded); its row names it
+in `policy`. Every row lists the words a generator changed (`replaced`: `[start, end, original]`,
+character offsets in the row's own text), the free word-level labels of the word detector.
+
 Rows (`train.jsonl`, `validation.jsonl`, `test.jsonl`): `{id, text, label (0 original, 1
-paraphrased), domain, generator, split, source_id, changes}`; `corpus.json` summarises the build.
+paraphrased), domain, generator, split, source_id, changes, replaced}`; `corpus.json` summarises the build.
 """
 
 from __future__ import annotations
@@ -24,11 +29,19 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from cohesive.atomic import write_json, write_text
 from cohesive.errors import CohesiveError, DataError
 from cohesive.paraphrase.sources import DOMAINS, Paragraph, domain_paragraphs, source_version
 
-GENERATORS = ("spin-4th", "spin-2nd", "spin-max", "maskfill")
-SPIN_GENERATORS = {"spin-4th": "every-4th", "spin-2nd": "every-2nd", "spin-max": "max"}
+#: spinner generators: name -> (mode, sense method or None for the config's `sense`, relation).
+SPIN_GENERATORS = {
+    "spin-4th": ("every-4th", None, "synonym"), "spin-2nd": ("every-2nd", None, "synonym"),
+    "spin-max": ("max", None, "synonym"), "spin-first-4th": ("every-4th", "first", "synonym"),
+    "spin-first-2nd": ("every-2nd", "first", "synonym"), "spin-first-max": ("max", "first", "synonym"),
+    "spin-12th": ("every-12th", None, "synonym"), "spin-hyper": ("every-2nd", None, "hypernym"),
+}
+GENERATORS = (*SPIN_GENERATORS, "maskfill")
+MIX = "mix"
 SPLITS = ("train", "validation", "test")
 MANIFEST = "corpus.json"
 _MASKFILL_CHUNK = 64
@@ -42,7 +55,8 @@ class ParaphraseCorpusConfig:
     domains: list[str] = field(default_factory=lambda: list(DOMAINS))
     generators: list[str] = field(default_factory=lambda: list(GENERATORS))
     train_domain: str = "semcor"
-    train_generator: str = "spin-max"
+    train_generator: str = "spin-max"  # or `mix`: each training paraphrase by one of `train_mix`
+    train_mix: list[str] = field(default_factory=list)
     train_per_class: int = 800  # originals and as many paraphrases in the training cell
     validation_per_class: int = 150
     test_per_class: int = 300  # originals and as many paraphrases in every test cell
@@ -64,7 +78,11 @@ class ParaphraseCorpusConfig:
             unknown = [c for c in chosen if c not in known]
             if unknown or not chosen:
                 raise CohesiveError(f"unknown or no {name}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
-        if self.train_domain not in self.domains or self.train_generator not in self.generators:
+        if self.train_generator == MIX:
+            unknown = [g for g in self.train_mix if g not in GENERATORS]
+            if unknown or not self.train_mix:
+                raise CohesiveError(f"train_generator mix needs train_mix, a list of generators from {', '.join(GENERATORS)}")
+        if self.train_domain not in self.domains or self.train_generator not in (*self.generators, MIX):
             raise CohesiveError(f"the training cell {self.train_domain} x {self.train_generator} must be among the "
                                 f"domains ({', '.join(self.domains)}) and generators ({', '.join(self.generators)})")
         if min(self.train_per_class, self.validation_per_class, self.test_per_class) < 1:
@@ -77,7 +95,7 @@ class ParaphraseCorpusConfig:
             raise CohesiveError(f"unknown sense method {self.sense!r}; choose from {', '.join(SENSE_METHODS)}")
         if self.tagger_sentences is not None and self.tagger_sentences < 1:
             raise CohesiveError(f"tagger_sentences must be positive or null, got {self.tagger_sentences}")
-        if "maskfill" in self.generators:
+        if "maskfill" in self.generators or (self.train_generator == MIX and "maskfill" in self.train_mix):
             if not 0 < self.mask_share < 1:
                 raise CohesiveError(f"mask_share must be in (0, 1), got {self.mask_share}")
             for name in ("mask_passes", "mask_batch_size"):
@@ -103,11 +121,17 @@ def build_corpus(config: ParaphraseCorpusConfig) -> dict:
     for split, written in rows.items():
         write_jsonl(config.output_dir / f"{split}.jsonl", written)
     manifest = {"config": json.loads(json.dumps(asdict(config), default=str)),
-                "train_cell": {"domain": config.train_domain, "generator": config.train_generator},
+                "train_cell": train_cell(config),
                 "sources": {d: source_version(d) for d in config.domains},
                 "cells": cell_summary(rows)}
-    (config.output_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_json(config.output_dir / MANIFEST, manifest)
     return manifest
+
+
+def train_cell(config: ParaphraseCorpusConfig) -> dict:
+    """The training cell; a `mix` cell also lists its generators (their test cells count as seen)."""
+    cell = {"domain": config.train_domain, "generator": config.train_generator}
+    return {**cell, "generators": list(config.train_mix)} if config.train_generator == MIX else cell
 
 
 def deal(paragraphs: list[Paragraph], domain: str, config: ParaphraseCorpusConfig) -> Pools:
@@ -132,21 +156,34 @@ def deal(paragraphs: list[Paragraph], domain: str, config: ParaphraseCorpusConfi
     return pools
 
 
-def generate(config: ParaphraseCorpusConfig, pools: dict[str, Pools]) -> dict[tuple[str, str], tuple[str, int]]:
-    """(generator, paragraph id) -> (paraphrased text, number of changed words), for every paragraph
-    that some split paraphrases with that generator."""
+#: (generator, paragraph id) -> (generator that made it, paraphrased text, replaced [start, end, original]).
+Paraphrases = dict[tuple[str, str], tuple[str, str, list[list]]]
+
+
+def generate(config: ParaphraseCorpusConfig, pools: dict[str, Pools]) -> Paraphrases:
+    """Every paragraph that some split paraphrases with some generator (`mix` resolved per paragraph)."""
     jobs: dict[str, dict[str, Paragraph]] = defaultdict(dict)
+    mixed: dict[str, str] = {}  # paragraph id -> the generator that paraphrases it for the `mix` cell
     for domain, pool in pools.items():
         for split, (_, sources) in pool.items():
             for generator in cell_generators(config, domain, split):
-                jobs[generator].update((p.id, p) for p in sources)
-    out: dict[tuple[str, str], tuple[str, int]] = {}
+                for p in sources:
+                    actual = mix_choice(config, p.id) if generator == MIX else generator
+                    jobs[actual][p.id] = p
+                    if generator == MIX:
+                        mixed[p.id] = actual
+    out: Paraphrases = {}
     with tqdm(total=sum(map(len, jobs.values())), desc="paraphrasing", unit="par", disable=None) as bar:
         for generator, paragraphs in jobs.items():
-            for paragraph, result in zip(paragraphs.values(), paraphrase(config, generator, list(paragraphs.values()))):
-                out[(generator, paragraph.id)] = result
+            for paragraph, (text, replaced) in zip(paragraphs.values(), paraphrase(config, generator, list(paragraphs.values()))):
+                out[(generator, paragraph.id)] = (generator, text, replaced)
                 bar.update()
+    out.update({(MIX, pid): out[(actual, pid)] for pid, actual in mixed.items()})
     return out
+
+
+def mix_choice(config: ParaphraseCorpusConfig, paragraph_id: str) -> str:
+    return random.Random(f"{config.seed}:mix:{paragraph_id}").choice(config.train_mix)
 
 
 def cell_generators(config: ParaphraseCorpusConfig, domain: str, split: str) -> list[str]:
@@ -155,16 +192,18 @@ def cell_generators(config: ParaphraseCorpusConfig, domain: str, split: str) -> 
     return [config.train_generator] if domain == config.train_domain else []
 
 
-def paraphrase(config: ParaphraseCorpusConfig, generator: str, paragraphs: list[Paragraph]) -> Iterator[tuple[str, int]]:
-    """Paraphrase each paragraph (its random choices seeded by seed, generator and paragraph id)."""
+def paraphrase(config: ParaphraseCorpusConfig, generator: str, paragraphs: list[Paragraph]) -> Iterator[tuple[str, list]]:
+    """Paraphrase each paragraph (its random choices seeded by seed, generator and paragraph id):
+    (text, [[start, end, original], ...] of the changed words in that text)."""
     rngs = [random.Random(f"{config.seed}:{generator}:{p.id}") for p in paragraphs]
     if generator in SPIN_GENERATORS:
         from cohesive.paraphrase.spinner import Spinner, spin_tagger
 
-        spinner = Spinner(SPIN_GENERATORS[generator], config.sense, tagger=spin_tagger(config.tagger_sentences))
+        mode, sense, relation = SPIN_GENERATORS[generator]
+        spinner = Spinner(mode, sense or config.sense, tagger=spin_tagger(config.tagger_sentences), relation=relation)
         for paragraph, rng in zip(paragraphs, rngs):
             spun = spinner.spin(paragraph.text, rng)
-            yield spun.text, len(spun.substitutions)
+            yield spun.text, shifted_spans([(x.start, x.end, x.replacement, x.original) for x in spun.substitutions])
         return
     from cohesive.paraphrase.maskfill import MaskFiller
 
@@ -172,11 +211,21 @@ def paraphrase(config: ParaphraseCorpusConfig, generator: str, paragraphs: list[
     for start in range(0, len(paragraphs), _MASKFILL_CHUNK):
         chunk = slice(start, start + _MASKFILL_CHUNK)
         for filled in filler.fill([p.text for p in paragraphs[chunk]], rngs[chunk]):
-            yield filled.text, len(filled.fills)
+            yield filled.text, shifted_spans([(f.start, f.end, f.replacement, f.original) for f in filled.fills])
 
 
-def split_rows(config: ParaphraseCorpusConfig, pools: dict[str, Pools],
-               paraphrases: dict[tuple[str, str], tuple[str, int]], split: str) -> Iterator[dict]:
+def shifted_spans(changes: list[tuple[int, int, str, str]]) -> list[list]:
+    """(start, end, replacement, original) in the original text -> [start, end, original] of each
+    replacement in the rewritten text (the spans do not overlap)."""
+    out, shift = [], 0
+    for start, end, replacement, original in sorted(changes):
+        out.append([start + shift, start + shift + len(replacement), original])
+        shift += len(replacement) - (end - start)
+    return out
+
+
+def split_rows(config: ParaphraseCorpusConfig, pools: dict[str, Pools], paraphrases: Paraphrases,
+               split: str) -> Iterator[dict]:
     for domain, pool in pools.items():
         if split not in pool:
             continue
@@ -184,16 +233,17 @@ def split_rows(config: ParaphraseCorpusConfig, pools: dict[str, Pools],
         for generator in cell_generators(config, domain, split):
             cell = f"{split}/{domain}/{generator}"
             for n, paragraph in enumerate(originals):
-                yield _row(f"{cell}/original/{n:05d}", paragraph.text, 0, domain, generator, split, paragraph.id, 0)
+                yield _row(f"{cell}/original/{n:05d}", paragraph.text, 0, domain, generator, split, paragraph.id, [])
             for n, paragraph in enumerate(sources):
-                text, changes = paraphrases[(generator, paragraph.id)]
-                yield _row(f"{cell}/paraphrased/{n:05d}", text, 1, domain, generator, split, paragraph.id, changes)
+                policy, text, replaced = paraphrases[(generator, paragraph.id)]
+                row = _row(f"{cell}/paraphrased/{n:05d}", text, 1, domain, generator, split, paragraph.id, replaced)
+                yield {**row, "policy": policy} if generator == MIX else row
 
 
 def _row(row_id: str, text: str, label: int, domain: str, generator: str, split: str, source_id: str,
-         changes: int) -> dict:
+         replaced: list[list]) -> dict:
     return {"id": row_id, "text": text, "label": label, "domain": domain, "generator": generator, "split": split,
-            "source_id": source_id, "changes": changes}
+            "source_id": source_id, "changes": len(replaced), "replaced": replaced}
 
 
 def cell_summary(rows: dict[str, list[dict]]) -> list[dict]:
@@ -223,9 +273,7 @@ def cells_markdown(manifest: dict) -> str:
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    with path.open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def read_split(corpus_dir: Path, split: str) -> list[dict]:

@@ -7,6 +7,8 @@
 - `embed-lr`: a frozen encoder's mean-pooled last hidden states, standardised, + logistic regression.
 - `finetune`: `AutoModelForSequenceClassification` fine-tuned with the HF Trainer on any encoder
   (a hub id, `minilm`, or a folder such as an LMGC-M model written by `cohesive wsd train`).
+- `word-lora`: per-word substitution scores from a LoRA-tuned encoder, aggregated per paragraph
+  (`cohesive.paraphrase.wordlevel`); it trains on the corpus's word labels and says which words.
 
 Nothing is pickled: linear models are written as safetensors arrays (+ the TF-IDF vocabulary as
 JSON), fine-tuned models with `save_pretrained`. `detector.json` names the kind, its options, the
@@ -24,10 +26,11 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from tqdm.auto import tqdm
 
+from cohesive.atomic import write_json, write_text, write_with
 from cohesive.errors import CohesiveError
 from cohesive.models import fitting_length
 
-KINDS = ("tfidf-lr", "tfidf-svm", "embed-lr", "finetune")
+KINDS = ("tfidf-lr", "tfidf-svm", "embed-lr", "finetune", "word-lora")
 DETECTOR_FILE = "detector.json"
 WEIGHTS_FILE = "weights.safetensors"
 FORMAT = 1
@@ -66,13 +69,17 @@ class _Saved:
         self._save_weights(directory)
         meta = {"format": FORMAT, "kind": self.kind, "threshold": self.threshold, "options": self.options(),
                 "info": self.info}
-        (directory / DETECTOR_FILE).write_text(json.dumps(meta, indent=2))
+        write_json(directory / DETECTOR_FILE, meta)
 
     def _save_weights(self, directory: Path) -> None:
         raise NotImplementedError
 
     def _load_weights(self, directory: Path) -> None:
         raise NotImplementedError
+
+
+def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    write_with(path, lambda tmp: save_file(arrays, str(tmp)))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -151,8 +158,8 @@ class TfidfDetector(_Saved):
         return _sigmoid(a * np.asarray(decision) + b)
 
     def _save_weights(self, directory: Path) -> None:
-        save_file(self.weights, str(directory / WEIGHTS_FILE))
-        (directory / "vocabulary.json").write_text(json.dumps(self.vectorizer.vocabulary, ensure_ascii=False))
+        _save_arrays(directory / WEIGHTS_FILE, self.weights)
+        write_text(directory / "vocabulary.json", json.dumps(self.vectorizer.vocabulary, ensure_ascii=False))
 
     def _load_weights(self, directory: Path) -> None:
         self.weights = load_file(str(directory / WEIGHTS_FILE))
@@ -224,7 +231,7 @@ class EmbeddingDetector(_Saved):
         return _sigmoid(standardised @ self.weights["coef"] + self.weights["intercept"][0])
 
     def _save_weights(self, directory: Path) -> None:
-        save_file(self.weights, str(directory / WEIGHTS_FILE))
+        _save_arrays(directory / WEIGHTS_FILE, self.weights)
 
     def _load_weights(self, directory: Path) -> None:
         self.weights = load_file(str(directory / WEIGHTS_FILE))
@@ -332,15 +339,17 @@ def build_detector(kind: str, **options: Any) -> Detector:
     return _build(kind, **options)
 
 
-def _build(kind: str, **options: Any) -> _Saved:
+def _build(kind: str, **options: Any) -> Detector:
     cls = _detector_class(kind)
     chosen = {k: v for k, v in options.items() if k in cls.OPTIONS}
     return cls(kind, **chosen) if cls is TfidfDetector else cls(**chosen)
 
 
-def _detector_class(kind: str) -> type[_Saved]:
+def _detector_class(kind: str) -> type:
+    from cohesive.paraphrase.wordlevel import WordDetector
+
     classes = {"tfidf-lr": TfidfDetector, "tfidf-svm": TfidfDetector, "embed-lr": EmbeddingDetector,
-               "finetune": FinetuneDetector}
+               "finetune": FinetuneDetector, "word-lora": WordDetector}
     if kind not in classes:
         raise CohesiveError(f"unknown detector kind {kind!r}; choose from {', '.join(KINDS)}")
     return classes[kind]

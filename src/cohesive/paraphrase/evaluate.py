@@ -10,13 +10,13 @@ over all cells and over the cells the detector never saw in training. Writes `pa
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from cohesive.atomic import write_json, write_text, write_with
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import read_manifest, read_split
 from cohesive.paraphrase.detectors import load_detector
@@ -58,8 +58,8 @@ def evaluate_detectors(config: ParaphraseEvalConfig) -> dict:
             "trained_on": detector.info.get("train_cell"), "validation": detector.info.get("validation"),
             "scoring_seconds": round(seconds, 1), **result}
         plot_heatmap(results, Path(directory).name, config.results_dir / f"{Path(directory).name}.png")
-    (config.results_dir / "paraphrase.json").write_text(json.dumps(results, indent=2))
-    (config.results_dir / "paraphrase.md").write_text(results_markdown(results))
+    write_json(config.results_dir / "paraphrase.json", results)
+    write_text(config.results_dir / "paraphrase.md", results_markdown(results))
     return results
 
 
@@ -77,7 +77,8 @@ def score_cells(rows: list[dict], scores: dict[str, float], threshold: float, fp
         cells.append({"domain": domain, "generator": generator, "examples": len(cell),
                       "macro_f1": round(macro_f1(labels, values, threshold), 4), "recall_at_fpr": round(recall, 4),
                       "fpr_threshold": fpr_threshold,
-                      "trained_here": domain == train_cell["domain"] and generator == train_cell["generator"]})
+                      "trained_here": domain == train_cell["domain"]
+                      and generator in train_cell.get("generators", [train_cell["generator"]])})
     unseen = [c for c in cells if not c["trained_here"]] or cells
     return {"cells": cells, "mean_macro_f1": _mean(cells, "macro_f1"), "mean_recall_at_fpr": _mean(cells, "recall_at_fpr"),
             "unseen_macro_f1": _mean(unseen, "macro_f1"), "unseen_recall_at_fpr": _mean(unseen, "recall_at_fpr")}
@@ -112,22 +113,24 @@ def plot_heatmap(results: dict, name: str, path: Path) -> None:
             axis.text(j, i, f"{100 * f1[i, j]:.1f}\n({100 * recall[i, j]:.0f})", ha="center", va="center",
                       color="white" if f1[i, j] < 0.6 else "black", fontsize=9)
     cell = results["train_cell"]
-    if cell["domain"] in domains and cell["generator"] in generators:
-        origin = (generators.index(cell["generator"]) - 0.5, domains.index(cell["domain"]) - 0.5)
-        axis.add_patch(Rectangle(origin, 1, 1, fill=False, edgecolor="red", linewidth=2))
+    for generator in cell.get("generators", [cell["generator"]]):
+        if cell["domain"] in domains and generator in generators:
+            origin = (generators.index(generator) - 0.5, domains.index(cell["domain"]) - 0.5)
+            axis.add_patch(Rectangle(origin, 1, 1, fill=False, edgecolor="red", linewidth=2))
     axis.set_xticks(range(len(generators)), generators)
     axis.set_yticks(range(len(domains)), domains)
-    axis.set_title(f"{name}: macro-F1 % (recall @ {100 * results['fpr']:g}% FPR); red = training cell", fontsize=9)
+    axis.set_title(f"{name}: macro-F1 % (recall @ {100 * results['fpr']:g}% FPR); red = training cell(s)", fontsize=9)
     fig.colorbar(image, ax=axis, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 
 def results_markdown(results: dict) -> str:
     fpr = f"R@{100 * results['fpr']:g}%FPR"
     cell = results["train_cell"]
-    caption = (f"Trained on {cell['domain']} x {cell['generator']}; macro-F1 at the validation threshold, "
+    generators = "+".join(cell.get("generators", [cell["generator"]]))
+    caption = (f"Trained on {cell['domain']} x {generators}; macro-F1 at the validation threshold, "
                f"{fpr} at each cell's own originals (percent).")
     lines = [caption, "",
              f"| detector | kind | val. macro-F1 | macro-F1 (all cells) | macro-F1 (unseen cells) | {fpr} (all) |",

@@ -4,6 +4,10 @@ The file (UTF-8) is split on blank lines into paragraphs; a paragraph longer tha
 is scored in overlapping windows (`stride` words apart, the last one ending at the paragraph's
 end) and takes the maximum, so one spun passage inside a long paragraph is not averaged away.
 A paragraph is flagged when its probability reaches the detector's validation threshold.
+
+With no detector named, the shipped word-level detector (`cohesive/pretrained/paraphrase/`) is used;
+a word-level detector also reports, per flagged paragraph, the words most likely substituted and
+the words it expected in their place (`evidence`), which the HTML report highlights.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cohesive.atomic import write_text
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.detectors import load_detector
 
-DEFAULT_DETECTOR = Path("runs/paraphrase/detectors/tfidf-lr")
+#: The shipped default detector, found beside the installed package (never relative to the working folder).
+SHIPPED_DETECTOR = Path(__file__).resolve().parent.parent / "pretrained" / "paraphrase"
+MAX_WORDS = 100_000  # ~5 minutes at 300 words/s; `--max-words` raises it
 
 
 @dataclass(frozen=True)
@@ -28,14 +35,23 @@ class ScoredParagraph:
     windows: int
     probability: float
     flagged: bool
+    evidence: list  # word-level detectors: [{word, start, end, score, expected}] for flagged paragraphs
 
 
 def read_document(path: Path) -> str:
-    """The file's text; a missing, non-UTF-8 or blank file is a user error."""
+    """The file's text; a missing, unreadable, binary, non-UTF-8 or blank file is a user error."""
+    if path.is_dir():
+        raise CohesiveError(f"{path} is a folder: give a text file to scan")
     if not path.is_file():
         raise CohesiveError(f"{path} not found")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CohesiveError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise CohesiveError(f"{path} looks like a binary file (it contains NUL bytes): give a UTF-8 text file")
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CohesiveError(f"{path} is not UTF-8 text (invalid byte at offset {exc.start}); convert it, "
                             "e.g. `iconv -f latin1 -t utf-8`") from None
@@ -69,26 +85,63 @@ def word_windows(text: str, size: int, stride: int) -> list[str]:
     return [" ".join(words[s:s + size]) for s in starts]
 
 
-def scan_document(path: Path, detector_dir: Path = DEFAULT_DETECTOR, window: int = 200, stride: int = 100,
-                  threshold: float | None = None) -> dict:
-    """Score every paragraph of `path`; returns the report that `--json` prints."""
+def scan_document(path: Path, detector_dir: Path | None = None, window: int = 200, stride: int = 100,
+                  threshold: float | None = None, max_words: int = MAX_WORDS) -> dict:
+    """Score every paragraph of `path` (with the shipped detector unless `detector_dir` is given);
+    returns the report that `--json` prints."""
     if window < 1 or not 1 <= stride <= window:
         raise CohesiveError(f"need window >= 1 and 1 <= stride <= window, got window={window}, stride={stride}")
     if threshold is not None and not 0 <= threshold <= 1:
         raise CohesiveError(f"threshold is a probability in [0, 1], got {threshold}")
     paragraphs = split_paragraphs(read_document(path))
-    detector = load_detector(detector_dir)
+    words = sum(len(text.split()) for _, text in paragraphs)
+    if words > max_words:
+        raise CohesiveError(f"{path} has {words:,} words, more than detect reads at once ({max_words:,}, about "
+                            f"{max_words // 300 // 60 + 1} min): split the file or raise --max-words")
+    detector = load_detector(detector_dir or shipped_detector())
     cut = threshold if threshold is not None else detector.threshold
+    if hasattr(detector, "score_texts"):
+        scored = _scored_by_words(detector, paragraphs, window, stride, cut)
+    else:
+        scored = _scored_by_windows(detector, paragraphs, window, stride, cut)
+    return {"file": str(path), "detector": str(detector_dir or "shipped (" + str(shipped_detector()) + ")"),
+            "kind": detector.kind, "threshold": cut, "trained_on": detector.info.get("train_cell"), "window": window,
+            "stride": stride, "flagged": sum(p.flagged for p in scored), "paragraphs": [asdict(p) for p in scored]}
+
+
+def shipped_detector() -> Path:
+    if not (SHIPPED_DETECTOR / "detector.json").is_file():
+        raise CohesiveError(f"the shipped detector is missing from {SHIPPED_DETECTOR}: reinstall cohesive or "
+                            "pass --detector DIR")
+    return SHIPPED_DETECTOR
+
+
+def _scored_by_windows(detector, paragraphs: list[tuple[int, str]], window: int, stride: int,
+                       cut: float) -> list[ScoredParagraph]:
+    """Paragraph-level detectors: each window of words scored as a text, the maximum kept."""
     windows = [word_windows(text, window, stride) for _, text in paragraphs]
     scores = iter(detector([w for ws in windows for w in ws]).tolist())
     scored = []
     for index, ((line, text), pieces) in enumerate(zip(paragraphs, windows), start=1):
         probability = max(next(scores) for _ in pieces)
         scored.append(ScoredParagraph(index, line, text, len(text.split()), len(pieces), round(probability, 4),
-                                      probability >= cut))
-    return {"file": str(path), "detector": str(detector_dir), "kind": detector.kind, "threshold": cut,
-            "trained_on": detector.info.get("train_cell"), "window": window, "stride": stride,
-            "flagged": sum(p.flagged for p in scored), "paragraphs": [asdict(p) for p in scored]}
+                                      probability >= cut, []))
+    return scored
+
+
+def _scored_by_words(detector, paragraphs: list[tuple[int, str]], window: int, stride: int,
+                     cut: float) -> list[ScoredParagraph]:
+    """Word-level detectors: words scored once per paragraph, windows aggregated, evidence for flags."""
+    from cohesive.paraphrase.wordlevel import windows
+
+    scored = []
+    texts = [text for _, text in paragraphs]
+    for index, ((line, text), words) in enumerate(zip(paragraphs, detector.score_texts(texts, keep_hidden=True)), start=1):
+        probability = detector.paragraph_probability(words.scores, window, stride)
+        flagged = probability >= cut
+        scored.append(ScoredParagraph(index, line, text, len(text.split()), len(windows(len(words.scores), window, stride)),
+                                      round(probability, 4), flagged, detector.evidence(words) if flagged else []))
+    return scored
 
 
 def check_output_file(path: Path) -> None:
@@ -106,8 +159,7 @@ def check_output_file(path: Path) -> None:
 
 def write_report(path: Path, text: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_text(path, text)
     except OSError as exc:
         raise CohesiveError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -121,7 +173,14 @@ def report_text(report: dict) -> str:
         preview = p["text"] if len(p["text"]) <= 70 else p["text"][:67] + "..."
         lines.append(f"{p['index']:>4}  {p['probability']:.3f}  {'PARAPHRASED' if p['flagged'] else 'original   '}  "
                      f"{preview}")
+        if p["evidence"]:
+            lines.append("      likely substituted: " + "; ".join(_evidence_text(e) for e in p["evidence"]))
     return "\n".join(lines)
+
+
+def _evidence_text(evidence: dict) -> str:
+    expected = f" (expected {' / '.join(evidence['expected'])})" if evidence["expected"] else ""
+    return f"{evidence['word']} {evidence['score']:.2f}{expected}"
 
 
 _STYLE = """
@@ -132,6 +191,8 @@ h1 { font-family: sans-serif; font-size: 1.3em; }
 .para.flagged { border-left-color: #c0392b; }
 .para.flagged .score { color: #922b21; font-weight: bold; }
 .para p { margin: 0.3em 0; line-height: 1.5; }
+mark { background: #f5b7b1; border-bottom: 2px solid #c0392b; padding: 0 0.1em; cursor: help; }
+.evidence { font-family: sans-serif; font-size: 0.8em; color: #555; }
 """
 
 
@@ -145,7 +206,8 @@ def report_html(report: dict) -> str:
         (f'<p class="summary">{len(report["paragraphs"])} paragraphs, <strong>{report["flagged"]} flagged</strong> '
          f"as possibly machine-paraphrased by the {html.escape(report['kind'])} detector "
          f"<code>{html.escape(report['detector'])}</code> (flag when P &ge; {report['threshold']:.3f}). "
-         "A flag is a reason to look closer, not proof.</p>"),
+         "A flag is a reason to look closer, not proof. Highlighted words are those the detector thinks a machine "
+         "substituted; hover over one to see the word it expected there.</p>"),
     ]
     for p in report["paragraphs"]:
         tint = f' style="background: rgba(231, 76, 60, {0.08 + 0.3 * p["probability"]:.2f})"' if p["flagged"] else ""
@@ -154,6 +216,21 @@ def report_html(report: dict) -> str:
         parts += [f'<div class="para{" flagged" if p["flagged"] else ""}" id="p{p["index"]}"{tint}>',
                   (f'<div class="score">&para; {p["index"]} (line {p["line"]}) &middot; '
                    f'P = {p["probability"]:.3f}{windows} &middot; {label}</div>'),
-                  f"<p>{html.escape(p['text'])}</p>", "</div>"]
+                  f"<p>{highlighted(p['text'], p['evidence'])}</p>"]
+        if p["evidence"]:
+            words = ", ".join(html.escape(_evidence_text(e)) for e in p["evidence"])
+            parts.append(f'<div class="evidence">likely substituted: {words}</div>')
+        parts.append("</div>")
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def highlighted(text: str, evidence: list[dict]) -> str:
+    """The paragraph, HTML-escaped, each evidence word in a <mark> whose title gives score and expected words."""
+    parts, position = [], 0
+    for e in sorted(evidence, key=lambda e: e["start"]):
+        expected = ", ".join(e["expected"]) or "-"
+        title = html.escape(f"substitution score {e['score']:.2f}; expected: {expected}", quote=True)
+        parts += [html.escape(text[position:e["start"]]), f'<mark title="{title}">{html.escape(text[e["start"]:e["end"]])}</mark>']
+        position = e["end"]
+    return "".join(parts) + html.escape(text[position:])

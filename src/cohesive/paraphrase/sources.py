@@ -5,6 +5,11 @@
 - `pydoc`: the Python standard library's own docstrings, read with `ast` (no module is imported, so
   nothing runs), split on blank lines; short prose paragraphs of one docstring are merged, code and
   doctests are dropped. It depends on the Python version, which the corpus manifest records.
+- `foldoc`: the Free On-line Dictionary of Computing (Debian's dict-foldoc): one entry's prose,
+  cross-reference braces and category tags stripped, short paragraphs of an entry merged.
+- `manpages`: section-1 manual pages under /usr/share/man (roff source read directly, no `man`
+  run): the prose paragraphs of each page, fonts and escapes stripped, examples and tables
+  dropped. It depends on the installed packages, which the manifest records (file count).
 
 Paragraphs are filtered to `min_words`..`max_words` words and deduplicated; each keeps a stable id
 (`domain:` + a hash of its text), so the same paragraph has the same id on every machine.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import gzip
 import hashlib
 import re
 import sys
@@ -26,7 +32,7 @@ from tqdm.auto import tqdm
 
 from cohesive.errors import CohesiveError
 
-DOMAINS = ("semcor", "gcide", "pydoc")
+DOMAINS = ("semcor", "gcide", "pydoc", "foldoc", "manpages")
 #: stdlib folders that hold tests, vendored packages or tool internals rather than library docs.
 _SKIPPED_FOLDERS = {"test", "tests", "idlelib", "lib2to3", "site-packages", "dist-packages", "__pycache__",
                     "turtledemo", "ensurepip", "venv"}
@@ -68,6 +74,10 @@ def _texts(domain: str, min_words: int, max_words: int) -> Iterator[str] | tuple
 
     if domain == "pydoc":
         return stdlib_docstring_paragraphs(min_words=min_words, max_words=max_words)
+    if domain == "foldoc":
+        return foldoc_paragraphs(min_words=min_words, max_words=max_words)
+    if domain == "manpages":
+        return manpage_paragraphs(min_words=min_words, max_words=max_words)
     return passages(domain)  # cached on disk by cohesive.corpora.text
 
 
@@ -75,6 +85,10 @@ def source_version(domain: str) -> str:
     """What a domain's text depends on beyond the code: recorded in the corpus manifest."""
     if domain == "pydoc":
         return f"python {sys.version.split()[0]} stdlib at {stdlib_root()}"
+    if domain == "foldoc":
+        return f"{foldoc_path()} ({foldoc_path().stat().st_size} bytes)"
+    if domain == "manpages":
+        return f"{len(manpage_files())} section-1 pages under {MAN_ROOT}"
     return "data/ (see cohesive.corpora.text)"
 
 
@@ -133,3 +147,96 @@ def is_prose(block: str) -> bool:
         return False
     words = block.split()
     return len(words) >= 3 and sum(bool(_PLAIN_WORD.match(w)) for w in words) >= 0.8 * len(words)
+
+
+# --- FOLDOC (Debian dict-foldoc) ------------------------------------------------------------------
+
+FOLDOC_PATH = Path("/usr/share/dictd/foldoc.dict.dz")
+_FOLDOC_TAG = re.compile(r"^<[^<>]*>\s*")
+_FOLDOC_LINK = re.compile(r"\{([^{}]*?)(?:\s*\([^(){}]*\))?\}")
+
+
+def foldoc_path() -> Path:
+    if not FOLDOC_PATH.is_file():
+        raise CohesiveError(f"{FOLDOC_PATH} not found: install Debian's dict-foldoc package (apt-get install dict-foldoc)")
+    return FOLDOC_PATH
+
+
+@functools.cache
+def foldoc_paragraphs(min_words: int = 40, max_words: int = 200) -> tuple[str, ...]:
+    """Prose of each FOLDOC entry: indented blocks, `{link (url)}` -> `link`, `<category>` tags,
+    citations in brackets and date lines dropped; short blocks of one entry merged."""
+    with gzip.open(foldoc_path(), "rt", encoding="utf-8", errors="replace") as dz:
+        return foldoc_prose(dz.read(), min_words, max_words)
+
+
+def foldoc_prose(text: str, min_words: int, max_words: int) -> tuple[str, ...]:
+    """The prose paragraphs of FOLDOC's dict text (headword lines at column 0, bodies indented)."""
+    out: list[str] = []
+    for entry in re.split(r"\n(?=\S)", text):
+        blocks = [" ".join(b.split()) for b in re.split(r"\n\s*\n", entry.partition("\n")[2])]
+        blocks = [_FOLDOC_LINK.sub(r"\1", _FOLDOC_TAG.sub("", b)) for b in blocks if b and not b.startswith(("[", "("))]
+        out.extend(merge_prose("\n\n".join(blocks), min_words, max_words))
+    return tuple(out)
+
+
+# --- manual pages (roff source) ---------------------------------------------------------------------
+
+MAN_ROOT = Path("/usr/share/man/man1")
+_ROFF_BREAKS = {"PP", "P", "LP", "SH", "SS", "TP", "IP", "HP", "sp", "br", "RS", "RE", "TH", "PD", "in", "ti"}
+_ROFF_FONT_MACROS = {"B", "I", "BR", "RB", "IR", "RI", "BI", "IB", "SM", "SB"}
+_ROFF_SKIPPED = {"nf": "fi", "EX": "EE", "TS": "TE", "EQ": "EN", "de": ".."}
+_ROFF_ESCAPES = [(re.compile(r"\\f(?:\[[^\]]*\]|\(..|.)"), ""), (re.compile(r"\\m\[[^\]]*\]"), ""),
+                 (re.compile(r"\\s[+-]?\d"), ""), (re.compile(r"\\\*(?:\[[^\]]*\]|\(..|.)"), "'"),
+                 (re.compile(r"\\\((?:aq|cq|oq)"), "'"), (re.compile(r"\\\((?:dq|lq|rq)"), '"'),
+                 (re.compile(r"\\\((?:em|en|hy)"), "-"), (re.compile(r"\\\(.."), ""), (re.compile(r"\\[-e]"), "-"),
+                 (re.compile(r"\\[&|^%]"), ""), (re.compile(r"\\ "), " "), (re.compile(r"\\."), "")]
+
+
+@functools.cache
+def manpage_files() -> tuple[Path, ...]:
+    if not MAN_ROOT.is_dir():
+        raise CohesiveError(f"{MAN_ROOT} not found: install the man-db package and some manual pages")
+    return tuple(sorted(MAN_ROOT.glob("*.1*.gz")))
+
+
+@functools.cache
+def manpage_paragraphs(min_words: int = 40, max_words: int = 200) -> tuple[str, ...]:
+    """Prose paragraphs of every section-1 page written with the `man` macros (mdoc pages skipped)."""
+    out: list[str] = []
+    for path in tqdm(manpage_files(), desc="reading manual pages", unit="page", disable=None):
+        try:
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+                source = handle.read()
+        except (OSError, EOFError):
+            continue
+        if "\n.Dd" not in source:
+            out.extend(merge_prose(roff_text(source), min_words, max_words))
+    return tuple(out)
+
+
+def roff_text(source: str) -> str:
+    """`man`-macro roff -> plain paragraphs separated by blank lines (examples, tables, macros dropped)."""
+    paragraphs, current, skip_until = [], [], None
+    for line in source.splitlines():
+        request = re.match(r"^[.'](\S*)\s*(.*)$", line)
+        name, rest = (request.group(1), request.group(2)) if request else ("", line)
+        if skip_until is not None:
+            skip_until = None if name == skip_until or line.startswith(".." if skip_until == ".." else "\0") else skip_until
+            continue
+        if name in _ROFF_SKIPPED:
+            skip_until = _ROFF_SKIPPED[name]
+        if request and name not in _ROFF_FONT_MACROS:
+            if name in _ROFF_BREAKS or name in _ROFF_SKIPPED:
+                paragraphs.append(" ".join(current))
+                current = []
+            continue
+        current.append(_plain_roff(rest.replace('"', "") if request else rest))
+    paragraphs.append(" ".join(current))
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+
+
+def _plain_roff(line: str) -> str:
+    for pattern, replacement in _ROFF_ESCAPES:
+        line = pattern.sub(replacement, line)
+    return line

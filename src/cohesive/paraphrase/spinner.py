@@ -9,6 +9,10 @@ every 4th word by default (`every-4th`) and every 2nd word at its increased freq
 (`every-2nd`); SpinBot changes as many words as it can (`max`).
 
 Names are left alone (capitalised words inside a sentence), and so are stop words and auxiliaries.
+
+`relation="hypernym"` makes a second spinner family: the word is replaced by a lemma of a more
+general synset (a noun's or verb's hypernym, an adjective's "similar to" synset) instead of a
+synonym, so detectors can be tested on a substitution policy they never saw in training.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from cohesive.lexicon import lexicon
 from cohesive.wsd.tagger import Span, load_tagger, split_sentences, tokenize
 
 #: mode -> a word is changed once at least this many words have passed since the last change.
-SPIN_MODES = {"every-4th": 4, "every-2nd": 2, "max": 1}
+SPIN_MODES = {"every-12th": 12, "every-4th": 4, "every-2nd": 2, "max": 1}
 SENSE_METHODS = ("first", "lesk")
+RELATIONS = ("synonym", "hypernym")
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
 #: Penn tags to try, in this order, when recognising which inflection a word is (base forms first).
 _TAG_ORDER = ("NN", "NNS", "VB", "VBP", "VBZ", "VBG", "VBD", "VBN", "JJ", "JJR", "JJS", "RB", "RBR", "RBS")
@@ -60,12 +65,14 @@ class Spun:
 class Spinner:
     """`Spinner("every-4th").spin(text, random.Random(0))` -> the spun text and its substitutions."""
 
-    def __init__(self, mode: str = "every-4th", sense: str = "lesk", tagger=None, lex=None):
+    def __init__(self, mode: str = "every-4th", sense: str = "lesk", tagger=None, lex=None, relation: str = "synonym"):
         if mode not in SPIN_MODES:
             raise CohesiveError(f"unknown spin mode {mode!r}; choose from {', '.join(SPIN_MODES)}")
         if sense not in SENSE_METHODS:
             raise CohesiveError(f"unknown sense method {sense!r}; choose from {', '.join(SENSE_METHODS)}")
-        self.mode, self.step, self.sense = mode, SPIN_MODES[mode], sense
+        if relation not in RELATIONS:
+            raise CohesiveError(f"unknown spin relation {relation!r}; choose from {', '.join(RELATIONS)}")
+        self.mode, self.step, self.sense, self.relation = mode, SPIN_MODES[mode], sense, relation
         self.lex = lex or lexicon()
         self.tagger = tagger or load_tagger()
         self._lesk = None
@@ -115,7 +122,8 @@ class Spinner:
         if lemma is None or (word[0].isupper() and not word.isupper() and not sentence.starts_at(index)):
             return None  # not a content word WordNet knows, or a name
         sense = self._choose_sense(sentence, index)
-        for synonym in synonyms(self.lex, sense.key, lemma):
+        candidates = synonyms if self.relation == "synonym" else related_lemmas
+        for synonym in candidates(self.lex, sense.key, lemma):
             inflected = inflect_like(word, lemma, synonym, pos)
             # WordNet must read the inflected form back as the synonym: rejects `works` -> `workses`
             if not inflected or inflected == word.lower() or self.lex.lemmatise(inflected, pos) != synonym:
@@ -156,6 +164,15 @@ def synonyms(lex, sense_key: str, lemma: str) -> list[str]:
     (which lists a synset's most frequent lemma first)."""
     return [name for name in _synset_lemmas(lex, sense_key)
             if name.isalpha() and name.islower() and name != lemma.lower()]
+
+
+def related_lemmas(lex, sense_key: str, lemma: str) -> list[str]:
+    """Single-word, lower-case lemmas of the sense's more general synsets: hypernyms (and instance
+    hypernyms) of nouns and verbs, "similar to" synsets of adjectives; none for adverbs."""
+    synset = lex.synset(sense_key)
+    related = synset.hypernyms() + synset.instance_hypernyms() + synset.similar_tos()
+    names = dict.fromkeys(name for other in related for name in other.lemma_names())
+    return [name for name in names if name.isalpha() and name.islower() and name != lemma.lower()]
 
 
 def inflect_like(word: str, lemma: str, synonym: str, pos: str) -> str | None:

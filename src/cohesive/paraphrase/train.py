@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cohesive.atomic import write_json
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import read_manifest, read_split
 from cohesive.paraphrase.detectors import KINDS, build_detector
@@ -14,7 +15,7 @@ from cohesive.paraphrase.metrics import best_threshold
 from cohesive.sampling import seeded_subsample
 
 #: Detector kinds built on a transformer encoder (`model`).
-ENCODER_KINDS = ("embed-lr", "finetune")
+ENCODER_KINDS = ("embed-lr", "finetune", "word-lora")
 
 
 @dataclass
@@ -23,7 +24,7 @@ class DetectorTrainConfig:
 
     corpus_dir: Path = Path("runs/paraphrase/corpus")
     output_dir: Path = Path("runs/paraphrase/detectors/tfidf-lr")
-    kind: str = "tfidf-lr"  # tfidf-lr | tfidf-svm | embed-lr | finetune
+    kind: str = "tfidf-lr"  # tfidf-lr | tfidf-svm | embed-lr | finetune | word-lora
     # embed-lr and finetune: the encoder (`minilm`, a checkpoint folder such as an LMGC-M model, a hub id)
     model: str = "minilm"
     max_length: int = 256
@@ -34,6 +35,12 @@ class DetectorTrainConfig:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_train_examples: int | None = None  # a seeded sample of the training cell (any kind)
+    # word-lora: windows of words, LoRA adapters, the correction head's loss weight, a step cap
+    window_words: int = 80
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    correction_weight: float = 0.5
+    max_steps: int | None = None
     # tfidf-*
     max_features: int = 50000
     ngram_max: int = 2
@@ -45,7 +52,7 @@ class DetectorTrainConfig:
         """Bad options are refused before the corpus is read or a model is loaded."""
         if self.kind not in KINDS:
             raise CohesiveError(f"unknown detector kind {self.kind!r}; choose from {', '.join(KINDS)}")
-        for name in ("batch_size", "max_length", "max_features", "ngram_max"):
+        for name in ("batch_size", "max_length", "max_features", "ngram_max", "window_words", "lora_rank", "lora_alpha"):
             if getattr(self, name) < 1:
                 raise CohesiveError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("epochs", "learning_rate", "c"):
@@ -55,6 +62,10 @@ class DetectorTrainConfig:
             raise CohesiveError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.warmup_ratio < 1:
             raise CohesiveError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.correction_weight < 0:
+            raise CohesiveError(f"correction_weight must be >= 0, got {self.correction_weight}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise CohesiveError(f"max_steps must be positive or null, got {self.max_steps}")
         if self.max_train_examples is not None and self.max_train_examples < 1:
             raise CohesiveError(f"max_train_examples must be positive or null, got {self.max_train_examples}")
         if self.kind in ENCODER_KINDS:
@@ -72,13 +83,34 @@ def train_detector(config: DetectorTrainConfig) -> dict:
     options = {k: v for k, v in asdict(config).items() if k not in ("kind", "max_train_examples")}
     detector = build_detector(config.kind, **options)
     started = time.perf_counter()
-    detector.fit([r["text"] for r in train], [r["label"] for r in train])
+    training_log = fit_detector(detector, train)
     train_seconds = time.perf_counter() - started
     labels = [r["label"] for r in validation]
-    threshold, f1 = best_threshold(labels, detector([r["text"] for r in validation]))
+    threshold, f1 = best_threshold(labels, validation_scores(detector, validation))
     detector.threshold = threshold
     detector.info = {"train_cell": manifest["train_cell"], "corpus_dir": str(config.corpus_dir),
                      "train_examples": len(train), "train_seconds": round(train_seconds, 1),
                      "validation": {"examples": len(validation), "macro_f1": round(f1, 4), "threshold": threshold}}
+    if training_log:
+        detector.info["training"] = {k: v for k, v in training_log.items() if k != "log"}
+        detector.info["training"]["final"] = training_log["log"][-1] if training_log["log"] else None
     detector.save(config.output_dir)
+    if training_log:
+        write_json(config.output_dir / "training_log.json", training_log)
     return {"kind": config.kind, "output_dir": str(config.output_dir), "threshold": threshold, **detector.info}
+
+
+def fit_detector(detector, rows: list[dict]) -> dict | None:
+    """Word-level detectors train on the rows' word labels, the others on texts and labels."""
+    if hasattr(detector, "fit_rows"):
+        return detector.fit_rows(rows)
+    detector.fit([r["text"] for r in rows], [r["label"] for r in rows])
+    return None
+
+
+def validation_scores(detector, rows: list[dict]):
+    """Scores to choose the threshold on: a detector with a calibrated aggregate fits it here and
+    returns out-of-fold probabilities, so the threshold is not chosen on the aggregate's own fit."""
+    if hasattr(detector, "calibrate"):
+        return detector.calibrate(rows)
+    return detector([r["text"] for r in rows])

@@ -1,0 +1,510 @@
+"""The word-level substitution detector (`word-lora`): which words of a text a machine replaced.
+
+An ELECTRA-style replaced-token discriminator. An encoder (`minilm` or any `AutoModel`) with LoRA
+adapters on all its linear layers reads windows of words; a token head scores each word (its first
+word piece) as original or substituted, and a correction head, tied to the frozen input embeddings,
+predicts at substituted words the word the generator removed, so the detector can say which word
+it expected there. Word labels are free: the corpus generators record every word they replaced.
+Beside the encoder state, the token head reads a few domain-independent lexical statistics of the
+word (`LEXICAL_FEATURES`): whether WordNet knows it, how often SemCor tags it, whether it has a
+much more frequent synonym, how many word pieces it takes: a spinner can only write WordNet words,
+and it tends to write rare synonyms of common ones.
+
+A paragraph's probability is a logistic regression on a few statistics of its word scores
+(`PARAGRAPH_FEATURES`), fitted on the validation split, where the decision threshold is also
+chosen (on out-of-fold probabilities). A paragraph longer than `window` words takes the maximum
+over windows of its words, so one spun passage in a long paragraph is not averaged away.
+
+Saved as a small delta on the base weights: the LoRA tensors and both heads in safetensors, the
+aggregation in JSON, and the sha256 of the base weights, checked at load.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cohesive.atomic import save_safetensors, write_json
+from cohesive.errors import CohesiveError
+
+WEIGHTS_FILE = "weights.safetensors"
+AGGREGATE_FILE = "aggregate.json"
+PARAGRAPH_FEATURES = ("share_flagged", "mean", "top3_mean", "top8_mean", "log_flagged")
+LEXICAL_FEATURES = ("in_wordnet", "log_count", "log_best_synonym_count", "synonym_count_gap", "log_synonyms",
+                    "stop_word", "log_pieces")
+WORD_FLAG = 0.5  # a word counts as substituted for the statistics at this score
+IGNORE = -100
+
+
+@dataclass
+class ScoredText:
+    """Word scores of one text: `spans` are (word, start, end) of its scored (alphabetic) words."""
+
+    spans: list[tuple[str, int, int]]
+    scores: np.ndarray
+    hidden: Any = None  # [words, hidden] encoder states of the first word pieces (kept for evidence)
+
+
+def scored_words(text: str) -> list[tuple[str, int, int]]:
+    """The text's tokens with their offsets; only alphabetic ones are scored (what generators change)."""
+    from cohesive.wsd.tagger import tokenize
+
+    return [tuple(span) for span in tokenize(text)]
+
+
+def word_labels(spans: list[tuple[str, int, int]], replaced: list[list]) -> list[int]:
+    """1 for each word overlapping a replaced span, 0 for the other alphabetic words, IGNORE otherwise."""
+    labels = []
+    for word, start, end in spans:
+        if not word.isalpha():
+            labels.append(IGNORE)
+        else:
+            labels.append(int(any(start < r_end and r_start < end for r_start, r_end, *_ in replaced)))
+    return labels
+
+
+def windows(count: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """(start, end) word windows covering `count` words, `stride` apart, the last ending at the end."""
+    if count <= size:
+        return [(0, count)]
+    starts = list(range(0, count - size + 1, stride))
+    if starts[-1] + size < count:
+        starts.append(count - size)
+    return [(s, s + size) for s in starts]
+
+
+def paragraph_features(scores: np.ndarray) -> np.ndarray:
+    """PARAGRAPH_FEATURES of one text's word scores (zeros for a text with no scored word)."""
+    if len(scores) == 0:
+        return np.zeros(len(PARAGRAPH_FEATURES))
+    ranked = np.sort(scores)[::-1]
+    flagged = float(np.sum(scores >= WORD_FLAG))
+    return np.array([flagged / len(scores), float(scores.mean()), float(ranked[:3].mean()), float(ranked[:8].mean()),
+                     math.log1p(flagged)])
+
+
+@functools.lru_cache(maxsize=200_000)
+def lexical_features(word: str) -> tuple[float, ...]:
+    """LEXICAL_FEATURES of a word but the last (its word pieces, counted per window): WordNet membership, SemCor
+    tag count of its lemma, the largest count among its single-word synonyms (any sense, same POS),
+    their log gap, the number of synonyms and whether it is a stop word."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from cohesive.lexicon import lexicon
+    from cohesive.paraphrase.spinner import CONTENT_POS
+
+    lex, lower = lexicon(), word.lower()
+    own, best, synonyms, known = 0, 0, set(), False
+    for pos in CONTENT_POS if word.isalpha() else ():
+        lemma = lex.lemmatise(lower, pos)
+        senses = lex.senses(lemma, pos) if lemma else []
+        if not senses:
+            continue
+        known = True
+        own = max(own, sum(s.tag_count for s in senses))
+        for sense in senses:
+            for name in lex.synset(sense.key).lemma_names():
+                if name != lemma and name.isalpha():
+                    synonyms.add(name)
+                    best = max(best, sum(s.tag_count for s in lex.senses(name, pos)))
+    gap = math.log1p(best) - math.log1p(own)
+    return (float(known), math.log1p(own), math.log1p(best), gap, math.log1p(len(synonyms)),
+            float(lower in ENGLISH_STOP_WORDS))
+
+
+class WordDetector:
+    """`word-lora`: per-word substitution scores, paragraph probability by a fitted aggregate."""
+
+    kind = "word-lora"
+    OPTIONS = ("model", "max_length", "window_words", "batch_size", "epochs", "max_steps", "learning_rate",
+               "lora_rank", "lora_alpha", "correction_weight", "seed", "base_digest")
+
+    def __init__(self, model: str = "minilm", max_length: int = 128, window_words: int = 80, batch_size: int = 16,
+                 epochs: float = 1.0, max_steps: int | None = None, learning_rate: float = 1e-3, lora_rank: int = 8,
+                 lora_alpha: int = 16, correction_weight: float = 0.5, seed: int = 0, base_digest: str | None = None):
+        self.model, self.max_length, self.window_words, self.batch_size = model, max_length, window_words, batch_size
+        self.epochs, self.max_steps, self.learning_rate = epochs, max_steps, learning_rate
+        self.lora_rank, self.lora_alpha, self.correction_weight = lora_rank, lora_alpha, correction_weight
+        self.seed, self.base_digest = seed, base_digest
+        self.threshold, self.info = 0.5, {}
+        self.aggregate: dict[str, Any] = {}
+        self.network: _Network | None = None
+        self.tokenizer = None
+        self._expecter = None
+
+    def options(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.OPTIONS}
+
+    # --- training -------------------------------------------------------------------------------
+
+    def fit(self, texts: list[str], labels: list[int]) -> None:
+        raise CohesiveError("the word-lora detector trains on word labels: use `cohesive paraphrase train` on a "
+                            "corpus built by this version (its rows list the replaced words)")
+
+    def fit_rows(self, rows: list[dict]) -> dict:
+        """Train on corpus rows (`text`, `replaced`); returns the training log."""
+        import torch
+
+        missing = [r["id"] for r in rows if r["label"] == 1 and "replaced" not in r]
+        if missing:
+            raise CohesiveError(f"row {missing[0]} lists no replaced words: rebuild the corpus with this version")
+        torch.manual_seed(self.seed)
+        self._build_network(train=True)
+        examples = self._training_windows(rows)
+        return train_network(self.network, self.tokenizer, examples, self)
+
+    def _training_windows(self, rows: list[dict]) -> list[tuple[list[str], list[int], list[int]]]:
+        """(words, substitution labels, original first-piece ids) per window of `window_words` words."""
+        out = []
+        for row in rows:
+            spans = scored_words(row["text"])
+            labels = word_labels(spans, row.get("replaced", []))
+            originals = self._original_ids(spans, row.get("replaced", []))
+            for start, end in windows(len(spans), self.window_words, self.window_words):
+                out.append(([w for w, _, _ in spans[start:end]], labels[start:end], originals[start:end]))
+        return out
+
+    def _original_ids(self, spans: list[tuple[str, int, int]], replaced: list[list]) -> list[int]:
+        by_start = {r_start: original for r_start, _, original in replaced}
+        ids = []
+        for _, start, _ in spans:
+            original = by_start.get(start)
+            pieces = self.tokenizer(original, add_special_tokens=False)["input_ids"] if original else []
+            ids.append(pieces[0] if pieces else IGNORE)
+        return ids
+
+    def calibrate(self, rows: list[dict]) -> np.ndarray:
+        """Fit the paragraph aggregate on validation rows; returns out-of-fold probabilities (for the threshold)."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        features = np.stack([paragraph_features(s.scores) for s in self.score_texts([r["text"] for r in rows])])
+        labels = np.asarray([r["label"] for r in rows])
+        if min(np.bincount(labels, minlength=2)) < 3:
+            raise CohesiveError("calibration needs at least 3 originals and 3 paraphrases in the validation split")
+        mean, scale = features.mean(0), features.std(0) + 1e-6
+        standardised = (features - mean) / scale
+        folds = StratifiedKFold(n_splits=5 if min(np.bincount(labels)) >= 5 else 3, shuffle=True, random_state=self.seed)
+        model = LogisticRegression(C=1.0, max_iter=1000)
+        out_of_fold = cross_val_predict(model, standardised, labels, cv=folds, method="predict_proba")[:, 1]
+        model.fit(standardised, labels)
+        self.aggregate = {"features": list(PARAGRAPH_FEATURES), "word_flag": WORD_FLAG, "mean": mean.tolist(),
+                          "scale": scale.tolist(), "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
+        return out_of_fold
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    def __call__(self, texts: list[str], window: int = 200, stride: int = 100) -> np.ndarray:
+        """P(machine-paraphrased) per text: the maximum over `window`-word windows of its scored words."""
+        return np.array([self.paragraph_probability(s.scores, window, stride) for s in self.score_texts(texts)])
+
+    def paragraph_probability(self, scores: np.ndarray, window: int = 200, stride: int = 100) -> float:
+        if not self.aggregate:
+            raise CohesiveError("this detector has no paragraph aggregate: calibrate it on a validation split")
+        a = self.aggregate
+        pieces = windows(len(scores), window, stride)
+        features = np.stack([paragraph_features(scores[s:e]) for s, e in pieces])
+        logits = ((features - np.asarray(a["mean"])) / np.asarray(a["scale"])) @ np.asarray(a["coef"]) + a["intercept"]
+        return float(1.0 / (1.0 + np.exp(-logits.max())))
+
+    def score_texts(self, texts: list[str], keep_hidden: bool = False) -> list[ScoredText]:
+        """Word scores of every text: windows of `window_words` words, half a window apart; each word
+        takes its score from the window where it is farthest from an edge (most context)."""
+        import torch
+
+        if self.network is None:
+            raise CohesiveError("this detector has not been trained")
+        all_spans = [scored_words(t) for t in texts]
+        jobs = [(t, s, e) for t, spans in enumerate(all_spans)
+                for s, e in windows(len(spans), self.window_words, max(1, self.window_words // 2))]
+        best = [np.full(len(spans), -1) for spans in all_spans]  # centrality of the window that scored each word
+        scores = [np.zeros(len(spans)) for spans in all_spans]
+        hidden = [torch.zeros(len(spans), self.network.hidden_size) if keep_hidden else None for spans in all_spans]
+        jobs.sort(key=lambda job: job[2] - job[1])
+        with torch.inference_mode():
+            for begin in range(0, len(jobs), self.batch_size):
+                batch = jobs[begin:begin + self.batch_size]
+                words = [[w for w, _, _ in all_spans[t][s:e]] for t, s, e in batch]
+                states, logits, positions = self._forward(words)
+                probabilities = torch.sigmoid(logits).numpy()
+                for row, ((t, s, e), pos) in enumerate(zip(batch, positions)):
+                    for j, p in pos.items():
+                        centrality = min(j, e - s - 1 - j)
+                        if centrality > best[t][s + j]:
+                            best[t][s + j] = centrality
+                            scores[t][s + j] = probabilities[row, p]
+                            if keep_hidden:
+                                hidden[t][s + j] = states[row, p]
+        out = []
+        for spans, score, h in zip(all_spans, scores, hidden):
+            keep = [i for i, (w, _, _) in enumerate(spans) if w.isalpha()]
+            out.append(ScoredText([spans[i] for i in keep], score[keep], h[keep] if keep_hidden else None))
+        return out
+
+    def _forward(self, words: list[list[str]]):
+        """Hidden states, token logits and, per window, {word index: first-piece position}."""
+        batch, features, positions = encode_windows(self.tokenizer, words, self.max_length)
+        states, logits = self.network(batch["input_ids"], batch["attention_mask"], features)
+        return states, logits, positions
+
+    # --- evidence -------------------------------------------------------------------------------
+
+    def evidence(self, scored: ScoredText, top: int = 8, expected: int = 3) -> list[dict]:
+        """The words most likely substituted (score >= WORD_FLAG, best first), each with the words the
+        detector expected there: WordNet relatives of the word ranked by the correction head, then
+        the head's own best whole word."""
+        if self._expecter is None:
+            self._expecter = _Expecter(self.tokenizer, self.network)
+        order = [i for i in np.argsort(-scored.scores, kind="stable") if scored.scores[i] >= WORD_FLAG][:top]
+        return [{"word": scored.spans[i][0], "start": scored.spans[i][1], "end": scored.spans[i][2],
+                 "score": round(float(scored.scores[i]), 4),
+                 "expected": self._expecter(scored.spans[i][0], scored.hidden[i], expected)} for i in order]
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def _build_network(self, train: bool) -> None:
+        from transformers import AutoTokenizer
+
+        from cohesive.models import fitting_length, load_pretrained, weights_digest
+
+        self.tokenizer = load_pretrained(AutoTokenizer, self.model)
+        digest = weights_digest(self.model)
+        if self.base_digest is not None and digest != self.base_digest:
+            raise CohesiveError(f"the base weights of {self.model!r} are not those this detector was trained on "
+                                f"(sha256 {digest[7:19]}... vs {self.base_digest[7:19]}...): reinstall them or retrain")
+        self.base_digest = digest
+        self.network = _Network(self.model, self.lora_rank, self.lora_alpha, train)
+        self.max_length = fitting_length(self.network.encoder, self.max_length)
+
+    def save(self, directory: Path) -> None:
+        from cohesive.paraphrase.detectors import DETECTOR_FILE, FORMAT
+
+        directory = Path(directory)
+        save_safetensors(directory / WEIGHTS_FILE, self.network.delta_state())
+        write_json(directory / AGGREGATE_FILE, self.aggregate)
+        write_json(directory / DETECTOR_FILE, {"format": FORMAT, "kind": self.kind, "threshold": self.threshold,
+                                               "options": self.options(), "info": self.info})
+
+    def _load_weights(self, directory: Path) -> None:
+        import json
+
+        from safetensors.torch import load_file
+
+        for name in (WEIGHTS_FILE, AGGREGATE_FILE):
+            if not (directory / name).is_file():
+                raise CohesiveError(f"{directory / name} not found: the detector folder is incomplete")
+        self._build_network(train=False)
+        self.network.load_delta(load_file(str(directory / WEIGHTS_FILE)))
+        self.aggregate = json.loads((directory / AGGREGATE_FILE).read_text())
+
+
+def encode_windows(tokenizer, words: list[list[str]], max_length: int):
+    """Tokenised windows (padded), their lexical features at each word's first piece (zeros
+    elsewhere), and per window {word index: first-piece position}."""
+    import torch
+
+    batch = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length, padding=True,
+                      return_tensors="pt")
+    features = torch.zeros(*batch["input_ids"].shape, len(LEXICAL_FEATURES))
+    positions = []
+    for row, window in enumerate(words):
+        word_ids = batch.word_ids(row)
+        pieces = Counter(word_ids)
+        first = first_pieces(word_ids)
+        for word, position in first.items():
+            features[row, position] = torch.tensor((*lexical_features(window[word]), math.log(pieces[word])))
+        positions.append(first)
+    return batch, features, positions
+
+
+def first_pieces(word_ids: list[int | None]) -> dict[int, int]:
+    """{word index: position of its first word piece} from a tokenizer's `word_ids()`."""
+    out: dict[int, int] = {}
+    for position, word in enumerate(word_ids):
+        if word is not None and word not in out:
+            out[word] = position
+    return out
+
+
+class _Network:
+    """Encoder + LoRA, a token head (substituted or not) and a correction head tied to the input embeddings."""
+
+    def __init__(self, model: str, rank: int, alpha: int, train: bool):
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModel
+
+        from cohesive.models import load_pretrained
+
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        base = load_pretrained(AutoModel, model)
+        self.hidden_size = base.config.hidden_size
+        self.embeddings = base.get_input_embeddings().weight.detach()  # frozen: the correction decoder
+        lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.05 if train else 0.0, target_modules="all-linear")
+        self.encoder = get_peft_model(base, lora)
+        width = self.hidden_size + len(LEXICAL_FEATURES)
+        self.token_head = torch.nn.Sequential(torch.nn.Linear(width, 128), torch.nn.GELU(), torch.nn.Linear(128, 1))
+        self.correction = torch.nn.Sequential(torch.nn.Linear(self.hidden_size, self.hidden_size), torch.nn.GELU(),
+                                              torch.nn.LayerNorm(self.hidden_size))
+        self.correction_bias = torch.nn.Parameter(torch.zeros(self.embeddings.shape[0]))
+        self.train(train)
+
+    def train(self, mode: bool) -> None:
+        for module in (self.encoder, self.token_head, self.correction):
+            module.train(mode)
+
+    def __call__(self, input_ids, attention_mask, features):
+        import torch
+
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return states, self.token_head(torch.cat([states, features], dim=-1)).squeeze(-1)
+
+    def correction_logits(self, states):
+        return self.correction(states) @ self.embeddings.T + self.correction_bias
+
+    def parameters(self) -> list:
+        trainable = [p for p in self.encoder.parameters() if p.requires_grad]
+        return trainable + list(self.token_head.parameters()) + list(self.correction.parameters()) + [self.correction_bias]
+
+    def delta_state(self) -> dict:
+        from peft import get_peft_model_state_dict
+
+        state = {f"lora.{k}": v for k, v in get_peft_model_state_dict(self.encoder).items()}
+        state.update({f"token_head.{k}": v for k, v in self.token_head.state_dict().items()})
+        state.update({f"correction.{k}": v for k, v in self.correction.state_dict().items()})
+        state["correction_bias"] = self.correction_bias.detach()
+        return {k: v.detach().float() for k, v in state.items()}
+
+    def load_delta(self, state: dict) -> None:
+        from peft import set_peft_model_state_dict
+
+        try:
+            set_peft_model_state_dict(self.encoder, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
+            self.token_head.load_state_dict(_part(state, "token_head."))
+            self.correction.load_state_dict(_part(state, "correction."))
+            self.correction_bias.data.copy_(state["correction_bias"])
+        except (KeyError, RuntimeError) as exc:
+            raise CohesiveError(f"detector weights do not fit the {self.encoder.config.model_type} encoder: "
+                                f"{str(exc).splitlines()[0]}") from None
+        self.encoder = self.encoder.merge_and_unload()  # plain encoder weights: inference at base speed
+        self.train(False)
+
+
+def _part(state: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def train_network(network: _Network, tokenizer, examples: list, options: WordDetector) -> dict:
+    """AdamW with linear warm-up and decay over `epochs` (or `max_steps`) of length-bucketed batches."""
+    import torch
+
+    positives = sum(1 for _, labels, _ in examples for y in labels if y == 1)
+    if not examples or positives == 0:
+        raise CohesiveError("no substituted word in the training rows: the word detector has nothing to learn")
+    batches = _length_batches(examples, options.batch_size, options.epochs, options.seed)
+    steps = min(len(batches), options.max_steps or len(batches))
+    optimizer = torch.optim.AdamW(network.parameters(), lr=options.learning_rate, weight_decay=0.01)
+    warmup = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    network.train(True)
+    log, started = [], time.perf_counter()
+    for step, batch in enumerate(batches[:steps], start=1):
+        loss, parts = _batch_loss(network, tokenizer, [examples[i] for i in batch], options)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        if step % 20 == 0 or step == steps:
+            log.append({"step": step, **parts, "seconds": round(time.perf_counter() - started, 1)})
+            print(log[-1], flush=True)
+    network.train(False)
+    return {"steps": steps, "windows": len(examples), "substituted_words": positives, "log": log}
+
+
+def _length_batches(examples: list, batch_size: int, epochs: float, seed: int) -> list[list[int]]:
+    """Batches of similar-length windows (little padding), in random order, for `epochs` passes."""
+    rng = random.Random(seed)
+    out: list[list[int]] = []
+    for _ in range(math.ceil(epochs)):
+        order = sorted(range(len(examples)), key=lambda i: (len(examples[i][0]), rng.random()))
+        chunk = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        rng.shuffle(chunk)
+        out += chunk
+    return out[:max(1, round(epochs * math.ceil(len(examples) / batch_size)))]
+
+
+def _batch_loss(network: _Network, tokenizer, batch: list, options: WordDetector):
+    import torch
+
+    encoded, features, positions = encode_windows(tokenizer, [words for words, _, _ in batch], options.max_length)
+    labels = torch.full(encoded["input_ids"].shape, IGNORE, dtype=torch.long)
+    originals = labels.clone()
+    for row, (_, word_label, original) in enumerate(batch):
+        for word, position in positions[row].items():
+            labels[row, position], originals[row, position] = word_label[word], original[word]
+    states, logits = network(encoded["input_ids"], encoded["attention_mask"], features)
+    scored = labels != IGNORE
+    detection = torch.nn.functional.binary_cross_entropy_with_logits(logits[scored], labels[scored].float())
+    corrected = originals != IGNORE
+    correction = torch.zeros(())
+    if corrected.any():
+        correction = torch.nn.functional.cross_entropy(network.correction_logits(states[corrected]), originals[corrected])
+    loss = detection + options.correction_weight * correction
+    return loss, {"loss": round(loss.item(), 4), "detection": round(detection.item(), 4),
+                  "correction": round(correction.item(), 4)}
+
+
+class _Expecter:
+    """The words a detector expected in place of an observed word."""
+
+    def __init__(self, tokenizer, network: _Network):
+        from cohesive.paraphrase.maskfill import word_tokens
+
+        self.tokenizer, self.network = tokenizer, network
+        vocabulary = word_tokens(tokenizer)
+        self.word_ids = np.array(sorted(i for i, w in vocabulary.items() if len(w) > 2))
+
+    def __call__(self, observed: str, state, count: int) -> list[str]:
+        import torch
+
+        with torch.inference_mode():
+            logits = self.network.correction_logits(state.unsqueeze(0))[0].numpy()
+        relatives = wordnet_relatives(observed)
+        first = {w: self.tokenizer(w.lower(), add_special_tokens=False)["input_ids"][:1] for w in relatives}
+        ranked = sorted((w for w in relatives if first[w]), key=lambda w: -logits[first[w][0]])[:count]
+        free = self.word_ids[np.argsort(-logits[self.word_ids])[:count + 1]]
+        free_words = [self.tokenizer.convert_ids_to_tokens(int(i)) for i in free]
+        best_free = next((w for w in free_words if w != observed.lower() and w not in ranked), None)
+        return ranked + ([best_free] if best_free else [])
+
+
+def wordnet_relatives(observed: str) -> list[str]:
+    """WordNet lemmas sharing a synset with the observed word, or of its more general synsets,
+    inflected like it: the words a spinner could have replaced by it."""
+    from cohesive.lexicon import lexicon
+    from cohesive.paraphrase.spinner import CONTENT_POS, inflect_like, match_case
+
+    lex, lower, out = lexicon(), observed.lower(), {}
+    for pos in CONTENT_POS:
+        lemma = lex.lemmatise(lower, pos)
+        if not lemma:
+            continue
+        for sense in lex.senses(lemma, pos):
+            synset = lex.synset(sense.key)
+            related = [synset, *synset.hypernyms(), *synset.similar_tos()]
+            for name in (n for s in related for n in s.lemma_names()):
+                form = inflect_like(lower, lemma, name, pos) if name.isalpha() and name.islower() else None
+                if form and form != lower:
+                    out.setdefault(match_case(observed, form) or form, None)
+    return list(out)

@@ -1,0 +1,340 @@
+"""The word-level substitution detector: word labels, windows, aggregation, persistence, the shipped
+detector, and `cohesive detect` with word evidence (JSON, text, HTML) and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cohesive.cli import main
+from cohesive.errors import CohesiveError
+from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, paraphrase
+from cohesive.paraphrase.sources import Paragraph, foldoc_prose, roff_text
+from cohesive.paraphrase.wordlevel import (
+    IGNORE,
+    first_pieces,
+    paragraph_features,
+    scored_words,
+    windows,
+    word_labels,
+)
+from cohesive.wsd.tagger import tokenize
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "src" / "cohesive" / "pretrained" / "paraphrase"
+ORIGINAL = ("The committee met on Monday to discuss the budget for the new school. Several members argued that "
+            "the city should spend more money on teachers and books, while others wanted to repair the old "
+            "buildings first. After a long debate, they agreed to ask the mayor for a larger grant next year.")
+SPUN = ("The commission met on Monday to hash out the budget for the new schoolhouse. Respective members contended "
+        "that the metropolis should expend more money on instructors and volumes, while others wanted to mend "
+        "the old edifices first. After a long argumentation, they consented to require the city manager for a "
+        "bigger grant next year.")
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, needle):
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and needle in lines[0], err
+
+
+# --- word labels from the generators ---------------------------------------------------------------
+
+
+def test_word_labels_by_hand():
+    text = "The big dog ran, fast."
+    spans = scored_words(text)
+    assert [w for w, _, _ in spans] == ["The", "big", "dog", "ran", ",", "fast", "."]
+    assert word_labels(spans, [[4, 7, "large"], [17, 21, "quickly"]]) == [0, 1, 0, 0, IGNORE, 1, IGNORE]
+
+
+def _undo(text: str, replaced: list[list]) -> str:
+    for start, end, original in sorted(replaced, reverse=True):
+        text = text[:start] + original + text[end:]
+    return text
+
+
+def _assert_labels_are_the_changed_words(original: str, text: str, replaced: list[list]) -> None:
+    """Undoing the listed replacements gives the original back, and the labelled words are exactly
+    the tokens that differ between original and paraphrase (every change is one word for one word)."""
+    assert replaced and _undo(text, replaced) == original
+    before, after = [w for w, _, _ in tokenize(original)], scored_words(text)
+    assert len(before) == len(after)
+    changed = [int(b != a) for b, (a, _, _) in zip(before, after)]
+    labels = word_labels(after, replaced)
+    assert [max(y, 0) for y in labels] == changed
+    for start, end, word in replaced:
+        assert text[start:end].isalpha() and text[start:end].lower() != word.lower()
+
+
+@pytest.mark.parametrize("generator", ["spin-2nd", "spin-max", "spin-first-4th", "spin-hyper"])
+def test_spinner_labels_match_the_words_actually_replaced(lex, generator):
+    config = ParaphraseCorpusConfig(sense="lesk")
+    [(text, replaced)] = list(paraphrase(config, generator, [Paragraph("hand:1", "hand", ORIGINAL)]))
+    _assert_labels_are_the_changed_words(ORIGINAL, text, replaced)
+
+
+def test_maskfill_labels_match_the_words_actually_replaced(tiny_mlm):
+    config = ParaphraseCorpusConfig(mask_model=str(tiny_mlm), mask_share=0.3)
+    [(text, replaced)] = list(paraphrase(config, "maskfill", [Paragraph("hand:1", "hand", ORIGINAL)]))
+    _assert_labels_are_the_changed_words(ORIGINAL, text, replaced)
+    assert len(replaced) == round(0.3 * sum(w.isalpha() for w, _, _ in tokenize(ORIGINAL)))
+
+
+def test_hypernym_spinner_uses_more_general_words(lex):
+    from cohesive.paraphrase.spinner import Spinner, related_lemmas
+
+    class Tags:
+        def tag(self, words):
+            return [(w, {"dog": "NOUN", "barked": "VERB"}.get(w, "DET")) for w in words]
+
+    spun = Spinner("max", "first", tagger=Tags(), relation="hypernym").spin("The dog barked.", random.Random(0))
+    dog = next(s for s in spun.substitutions if s.original == "dog")
+    assert dog.synonym in related_lemmas(lex, dog.sense_key, "dog")
+    assert dog.synonym in {"canine", "domestic_animal"} and spun.text.startswith(f"The {dog.replacement} ")
+
+
+# --- the new domains ---------------------------------------------------------------------------------
+
+
+def test_roff_text_keeps_prose_and_drops_markup():
+    source = (".TH LS 1\n.SH DESCRIPTION\n.PP\nList information about the \\fBFILEs\\fR (the current\n"
+              "directory by default)\\&.\n.nf\ncode --not prose\n.fi\n.PP\n.B Sort\nentries alphabetically\\-ish.\n")
+    assert roff_text(source) == ("List information about the FILEs (the current directory by default).\n\n"
+                                 "Sort entries alphabetically-ish.")
+
+
+def test_foldoc_prose_strips_links_tags_dates_and_citations():
+    entry = ("big-endian\n\n   <data, architecture> A computer {architecture} in which the most {significant\n"
+             "   byte (byte.html)} comes first.\n\n   [{Jargon File}]\n\n   (1998-08-09)\n\nnext\n\n   Other text.\n")
+    assert foldoc_prose(entry, 3, 50) == ("A computer architecture in which the most significant byte comes first.",)
+
+
+# --- windows, pieces, aggregation --------------------------------------------------------------------
+
+
+def test_windows_cover_every_word_and_end_at_the_end():
+    assert windows(3, 4, 2) == [(0, 3)]
+    assert windows(10, 4, 2) == [(0, 4), (2, 6), (4, 8), (6, 10)]
+    assert windows(9, 4, 2) == [(0, 4), (2, 6), (4, 8), (5, 9)]
+
+
+def test_first_pieces_maps_each_word_to_its_first_piece():
+    assert first_pieces([None, 0, 0, 1, 2, 2, None]) == {0: 1, 1: 3, 2: 4}
+
+
+def test_paragraph_features_by_hand():
+    features = paragraph_features(np.array([0.9, 0.2, 0.6, 0.1]))
+    assert features == pytest.approx([0.5, 0.45, (0.9 + 0.6 + 0.2) / 3, 0.45, math.log(3)])
+    assert paragraph_features(np.array([])).tolist() == [0.0] * 5
+
+
+# --- a tiny real detector: training, scoring, persistence --------------------------------------------
+
+
+def _rows(n: int) -> list[dict]:
+    rows = []
+    for i in range(n):
+        rows.append({"id": f"o{i}", "text": ORIGINAL, "label": 0, "replaced": []})
+        text = ORIGINAL.replace("committee", "commission").replace("repair", "mend")
+        start = text.index("commission")
+        rows.append({"id": f"p{i}", "text": text, "label": 1,
+                     "replaced": [[start, start + 10, "committee"], [text.index("mend"), text.index("mend") + 4, "repair"]]})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny_word_detector(tiny_mlm, tmp_path_factory):
+    from cohesive.paraphrase.wordlevel import WordDetector
+
+    detector = WordDetector(model=str(tiny_mlm), window_words=12, batch_size=4, max_steps=3, learning_rate=1e-2)
+    log = detector.fit_rows(_rows(3))
+    assert log["steps"] == 3 and log["substituted_words"] > 0
+    detector.calibrate(_rows(4))
+    folder = tmp_path_factory.mktemp("word") / "detector"
+    detector.save(folder)
+    return detector, folder
+
+
+def test_word_detector_round_trips_without_pickle(tiny_word_detector):
+    from cohesive.paraphrase.detectors import load_detector
+
+    detector, folder = tiny_word_detector
+    assert sorted(p.name for p in folder.iterdir()) == ["aggregate.json", "detector.json", "weights.safetensors"]
+    loaded = load_detector(folder)
+    texts = [ORIGINAL, SPUN]
+    assert loaded(texts) == pytest.approx(detector(texts), abs=1e-5)
+    assert json.loads((folder / "aggregate.json").read_text())["features"] == list(
+        ("share_flagged", "mean", "top3_mean", "top8_mean", "log_flagged"))
+
+
+def test_load_refuses_other_base_weights(tiny_word_detector, tmp_path):
+    import shutil
+
+    from cohesive.paraphrase.detectors import load_detector
+
+    _, folder = tiny_word_detector
+    copy = tmp_path / "detector"
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "detector.json").read_text())
+    meta["options"]["base_digest"] = "sha256:" + "0" * 64
+    (copy / "detector.json").write_text(json.dumps(meta))
+    with pytest.raises(CohesiveError, match="not those this detector was trained on"):
+        load_detector(copy)
+
+
+def test_word_scores_do_not_depend_on_batch_padding(tiny_word_detector):
+    detector, _ = tiny_word_detector
+    alone = detector.score_texts(["The dog ran home."])[0].scores
+    batched = detector.score_texts(["The dog ran home.", SPUN])[0].scores
+    assert batched == pytest.approx(alone, abs=1e-5)
+
+
+def test_each_word_is_scored_once_from_its_most_central_window(tiny_word_detector):
+    """Overlapping windows give the same score as one pass over the window chosen for that word by hand."""
+    import torch
+
+    detector, _ = tiny_word_detector
+    text = "one two three four five six seven eight nine"  # 9 words; windows of 4 every 2: (0,4) (2,6) (4,8) (5,9)
+    words = text.split()
+    old = detector.window_words
+    detector.window_words = 4
+    try:
+        scores = detector.score_texts([text])[0].scores
+    finally:
+        detector.window_words = old
+    # the window where the word is farthest from an edge, min(j, len - 1 - j); ties go to the earlier window
+    chosen = {0: (0, 4), 1: (0, 4), 2: (0, 4), 3: (2, 6), 4: (2, 6), 5: (4, 8), 6: (4, 8), 7: (5, 9), 8: (5, 9)}
+    with torch.inference_mode():
+        for word, (start, end) in chosen.items():
+            _, logits, positions = detector._forward([words[start:end]])
+            assert scores[word] == pytest.approx(float(torch.sigmoid(logits[0, positions[0][word - start]])), abs=1e-5)
+
+
+def test_fit_needs_word_labels(tiny_word_detector):
+    detector, _ = tiny_word_detector
+    with pytest.raises(CohesiveError, match="word labels"):
+        detector.fit(["a text"], [1])
+    with pytest.raises(CohesiveError, match="rebuild the corpus"):
+        detector.fit_rows([{"id": "x", "text": "a text", "label": 1}])
+
+
+# --- the shipped detector ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from cohesive.paraphrase.detectors import load_detector
+
+    return load_detector(SHIPPED)
+
+
+def test_shipped_detector_is_small_safe_and_documented():
+    from cohesive.models import weights_digest
+
+    files = {p.name: p.stat().st_size for p in SHIPPED.iterdir() if p.is_file()}
+    assert {"detector.json", "aggregate.json", "weights.safetensors", "README.md"} <= set(files)
+    assert sum(files.values()) <= 5 * 1024 * 1024
+    assert not [name for name in files if name.endswith((".bin", ".pkl", ".pt", ".pickle"))]
+    meta = json.loads((SHIPPED / "detector.json").read_text())
+    assert meta["kind"] == "word-lora" and meta["options"]["base_digest"] == weights_digest("minilm")
+    assert "cohesive paraphrase train" in (SHIPPED / "README.md").read_text()
+
+
+def test_shipped_detector_flags_a_spun_paragraph_but_not_its_original(shipped):
+    original, spun = shipped([ORIGINAL, SPUN])
+    assert spun >= shipped.threshold > original
+
+
+def test_shipped_detector_finds_a_rare_synonym_and_expects_the_original(shipped):
+    text = ("The children walked to school every morning with their parents. On rainy days the teacher read "
+            "them a story before the first lesson, and everybody listened quietly.")
+    spun = text.replace("morning", "forenoon")
+    [scored] = shipped.score_texts([spun], keep_hidden=True)
+    words = [w for w, _, _ in scored.spans]
+    assert words[int(np.argmax(scored.scores))] == "forenoon"
+    [top] = shipped.evidence(scored, top=1)
+    assert top["word"] == "forenoon" and "morning" in top["expected"]
+
+
+# --- cohesive detect ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def document(tmp_path) -> Path:
+    path = tmp_path / "essay.txt"
+    path.write_text(f"{ORIGINAL}\n\n{SPUN}\n", encoding="utf-8")
+    return path
+
+
+def test_detect_json_has_probabilities_flags_and_evidence(capsys, document):
+    code, out, _ = run_cli(capsys, "detect", document, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["kind"] == "word-lora" and "shipped" in report["detector"]
+    first, second = report["paragraphs"]
+    assert set(first) == {"index", "line", "text", "words", "windows", "probability", "flagged", "evidence"}
+    assert (first["flagged"], second["flagged"]) == (False, True) and first["evidence"] == []
+    assert 0 <= first["probability"] < report["threshold"] <= second["probability"] <= 1
+    for e in second["evidence"]:
+        assert set(e) == {"word", "start", "end", "score", "expected"}
+        assert second["text"][e["start"]:e["end"]] == e["word"] and e["score"] >= 0.5
+        assert all(isinstance(w, str) and w for w in e["expected"])
+    assert {"commission", "edifices", "metropolis"} & {e["word"] for e in second["evidence"]}
+
+
+def test_detect_text_and_html_show_the_words(capsys, document, tmp_path):
+    page = tmp_path / "report.html"
+    code, out, _ = run_cli(capsys, "detect", document, "--html", page)
+    assert code == 0 and "likely substituted:" in out and "(expected " in out
+    html = page.read_text()
+    assert html.count("<mark title=\"substitution score") >= 3 and "expected: " in html
+    assert "<script" not in html
+
+
+def test_detect_uses_the_shipped_detector_from_any_folder(tmp_path, document):
+    result = subprocess.run([sys.executable, "-m", "cohesive.cli", "detect", str(document), "--json"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["paragraphs"][1]["flagged"]
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"", "is empty"),
+    (b"caf\xe9 au lait\n", "is not UTF-8"),
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00binary", "binary file"),
+])
+def test_detect_refuses_bad_files_in_one_line(tmp_path, capsys, content, needle):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    assert_one_line_error(*run_cli(capsys, "detect", path)[::2], needle)
+
+
+def test_detect_refuses_a_folder_and_a_huge_line(tmp_path, capsys):
+    assert_one_line_error(*run_cli(capsys, "detect", tmp_path)[::2], "is a folder")
+    huge = tmp_path / "huge.txt"
+    huge.write_text("word " * (5 * 1024 * 1024 // 5))  # 5 MB on one line
+    assert_one_line_error(*run_cli(capsys, "detect", huge)[::2], "split the file or raise --max-words")
+
+
+def test_detect_scores_one_word_and_windows_line_endings(tmp_path, capsys):
+    one = tmp_path / "one.txt"
+    one.write_text("Hello")
+    code, out, _ = run_cli(capsys, "detect", one, "--json")
+    assert code == 0 and json.loads(out)["paragraphs"][0]["words"] == 1
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(f"{ORIGINAL}\r\n\r\n{SPUN}\r\n".encode())
+    code, out, _ = run_cli(capsys, "detect", crlf, "--json")
+    paragraphs = json.loads(out)["paragraphs"]
+    assert code == 0 and [p["line"] for p in paragraphs] == [1, 3] and "\r" not in paragraphs[1]["text"]
