@@ -82,3 +82,19 @@ def write_mini_semcor(prefix: Path, sentences: int) -> Path:
     ids = [t.id for s in chosen for t in s.tokens if t.id]
     write_corpus(prefix, chosen, {i: gold[i] for i in ids})
     return prefix
+
+
+def run_cli(capsys, *argv):
+    """`cohesive ARGV` in-process: (exit code, stdout, stderr)."""
+    from cohesive.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, needle):
+    """A user mistake: exit 2 and exactly one `cohesive: error:` line on stderr, no traceback."""
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("cohesive: error:") and needle in lines[0], err
+    assert "Traceback" not in err

@@ -7,23 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error, run_cli
 
 from cohesive.cli import main
 from cohesive.corpora.raganato import read_sentences, write_corpus
 from cohesive.paths import wsd_prefix
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, needle):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cohesive: error:") and needle in lines[0], err
-    assert "Traceback" not in err
 
 
 def test_score_prints_the_table(capsys, data_root):

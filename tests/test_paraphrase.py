@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, run_cli
 
 from cohesive.cli import main
 from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, deal, read_split
@@ -46,15 +47,8 @@ def semcor_texts(data_root) -> list[str]:
     return [p.text for p in domain_paragraphs("semcor")[:6]]
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def assert_one_line_error(code, err, needle):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("cohesive: error:") and needle in lines[0], err
 
 
 # --- spinner ---------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, run_cli
 
-from cohesive.cli import main
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, paraphrase
 from cohesive.paraphrase.sources import Paragraph, foldoc_prose, roff_text
@@ -38,15 +38,8 @@ SPUN = ("The commission met on Monday to hash out the budget for the new schoolh
         "bigger grant next year.")
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def assert_one_line_error(code, err, needle):
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and needle in lines[0], err
 
 
 # --- word labels from the generators ---------------------------------------------------------------
