@@ -10,7 +10,7 @@ import cohesive
 
 SRC = Path(cohesive.__file__).parent
 #: Lowest first; a module may import only modules listed before it.
-WSD_LAYERS = ["scorer", "tagger", "baselines", "types", "data", "modeling", "glossbank", "prior", "inference",
+WSD_LAYERS = ["scorer", "tagger", "types", "baselines", "data", "modeling", "glossbank", "prior", "inference",
               "evaluate", "train", "disambiguate", "cli"]
 #: Sub-packages and top modules of `cohesive`, lowest first (same rule).
 PACKAGE_LAYERS = ["errors", "atomic", "paths", "sampling", "config", "models", "pretrained", "lexicon", "corpora",

@@ -17,6 +17,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from cohesive.corpora.raganato import Instance, gold_path, iter_instances, read_keys
 from cohesive.errors import CohesiveError
 from cohesive.lexicon.wordnet import Lexicon, wordnet_pos
+from cohesive.wsd.types import BASELINES
 
 CONTENT_POS = {"NOUN", "VERB", "ADJ", "ADV"}
 _WORD = re.compile(r"[a-z][a-z'-]+")
@@ -110,9 +111,6 @@ class ExtendedLesk:
         return self.stemmer.stem(word)
 
 
-METHODS = ("first-sense", "lesk", "mfs")
-
-
 def build_baseline(method: str, lexicon: Lexicon, training_prefix=None):
     """The baseline named `method`; `mfs` needs a sense-annotated training corpus prefix."""
     if method == "first-sense":
@@ -121,4 +119,4 @@ def build_baseline(method: str, lexicon: Lexicon, training_prefix=None):
         return ExtendedLesk(lexicon)
     if method == "mfs":
         return MostFrequentSense.from_corpus(lexicon, training_prefix)
-    raise CohesiveError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    raise CohesiveError(f"unknown method {method!r}; choose from {', '.join(BASELINES)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -12,8 +13,10 @@ from rich.table import Table
 from cohesive.atomic import write_text
 from cohesive.config import cli_overrides, dump_config, load_config
 from cohesive.errors import CohesiveError
-from cohesive.wsd.scorer import Report, score_files
 from cohesive.wsd.types import OBJECTIVES
+
+if TYPE_CHECKING:  # the scorer loads nltk: imported by the commands that score, not at start-up
+    from cohesive.wsd.scorer import Report
 
 console = Console()
 
@@ -72,12 +75,13 @@ def register_models(wsd: argparse._SubParsersAction) -> None:
 
 
 def run_score(args: argparse.Namespace) -> None:
+    from cohesive.wsd.scorer import score_files
+
     result = score_files(args.gold, args.predicted)
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return
     print_report(result)
-
 
 
 def print_report(result: Report) -> None:
@@ -88,23 +92,24 @@ def print_report(result: Report) -> None:
     console.print(table)
 
 
-
 def run_evaluate(args: argparse.Namespace) -> None:
     if args.model or not (args.methods or args.config or args.set):
         run_evaluate_model(args)
         return
-    from cohesive.lexicon import lexicon
-    from cohesive.paths import semcor_prefix
-    from cohesive.wsd.baselines import METHODS, build_baseline
-    from cohesive.wsd.evaluate import WsdEvalConfig, evaluate_system, results_markdown
+    from cohesive.wsd.types import BASELINES, WsdEvalConfig
 
     overrides = cli_overrides({"methods": args.methods, "datasets": args.datasets, "output_dir": args.output_dir}, args.set)
     config = load_config(WsdEvalConfig, args.config, overrides)
     if not config.methods:
-        raise CohesiveError(f"no method to evaluate; choose from {', '.join(METHODS)}")
-    unknown = [m for m in config.methods if m not in METHODS]
+        raise CohesiveError(f"no method to evaluate; choose from {', '.join(BASELINES)}")
+    unknown = [m for m in config.methods if m not in BASELINES]
     if unknown:
-        raise CohesiveError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise CohesiveError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+    from cohesive.lexicon import lexicon  # heavy imports only once the options are known to be right
+    from cohesive.paths import semcor_prefix
+    from cohesive.wsd.baselines import build_baseline
+    from cohesive.wsd.evaluate import evaluate_system, results_markdown
+
     dump_config(config, config.output_dir / "config.yaml")
     lex = lexicon()
     systems = {}
@@ -117,11 +122,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(table)
 
 
-
 def run_evaluate_model(args: argparse.Namespace) -> None:
     """A trained model on the framework: alone and with the prior tuned on the dev set."""
-    from cohesive.wsd.evaluate import DATASET_ORDER, evaluate_model, model_name
+    from cohesive.wsd.evaluate import evaluate_model, model_name
     from cohesive.wsd.inference import default_model
+    from cohesive.wsd.types import DATASET_ORDER
 
     if args.methods or args.config or args.set:
         raise CohesiveError("--model evaluates a trained model; --method, --config and --set are for the baselines")
@@ -145,7 +150,6 @@ def run_train(args: argparse.Namespace) -> None:
                   f"F1: {summary['results']}")
 
 
-
 def run_predict(args: argparse.Namespace) -> None:
     from cohesive.corpora.raganato import gold_path, read_gold
     from cohesive.paths import wsd_prefix
@@ -162,7 +166,6 @@ def run_predict(args: argparse.Namespace) -> None:
     console.print(f"{len(predictions)} answers written to {output}")
     if gold_path(prefix).is_file():
         print_report(report(read_gold(prefix), {i: [p.key] for i, p in predictions.items()}))
-
 
 
 def run_tag(args: argparse.Namespace) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +16,10 @@ from cohesive.paths import wsd_prefix
 from cohesive.wsd.inference import load_predictor
 from cohesive.wsd.prior import choose, tune_weight, with_prior, write_weight
 from cohesive.wsd.scorer import Report, report
+from cohesive.wsd.types import DATASET_ORDER
 
-DATASET_ORDER = ["SE07", "SE2", "SE3", "SE13", "SE15", "ALL"]
 SHORT_NAME = {"senseval2": "SE2", "senseval3": "SE3", "semeval2007": "SE07", "semeval2013": "SE13",
               "semeval2015": "SE15", "ALL": "ALL"}
-
-
-@dataclass
-class WsdEvalConfig:
-    """`cohesive wsd evaluate`: knowledge-based baselines on the Raganato framework."""
-
-    methods: list[str] = field(default_factory=lambda: ["first-sense"])
-    datasets: list[str] = field(default_factory=lambda: list(DATASET_ORDER))
-    output_dir: Path = Path("results/wsd")
 
 
 def predict_dataset(prefix: Path, predict: Callable[[Instance], str | None], desc: str) -> tuple[dict, dict]:

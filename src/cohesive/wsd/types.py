@@ -1,7 +1,7 @@
 """The types every layer of `cohesive.wsd` shares: model outputs, predictions and the training config.
 
 Module layers (each imports only the ones before it; tests/test_wsd_layers.py checks it):
-scorer, tagger, baselines -> types -> data -> modeling -> glossbank -> prior -> inference ->
+scorer, tagger -> types -> baselines -> data -> modeling -> glossbank -> prior -> inference ->
 evaluate -> train -> disambiguate -> cli.
 """
 
@@ -17,7 +17,18 @@ if TYPE_CHECKING:  # annotations only: the CLI imports this module and must star
     import torch
 
 OBJECTIVES = ("lmgc", "lmgc-m", "bem", "gloss-bank")
+BASELINES = ("first-sense", "lesk", "mfs")
+DATASET_ORDER = ["SE07", "SE2", "SE3", "SE13", "SE15", "ALL"]
 PAIR_HEADS = ("auto", "linear", "nsp")
+
+
+@dataclass
+class WsdEvalConfig:
+    """`cohesive wsd evaluate --method/--config`: knowledge-based baselines on the Raganato framework."""
+
+    methods: list[str] = field(default_factory=lambda: ["first-sense"])
+    datasets: list[str] = field(default_factory=lambda: list(DATASET_ORDER))
+    output_dir: Path = Path("results/wsd")
 
 
 @dataclass
