@@ -219,12 +219,16 @@ class PairSet(Dataset):
         """The candidate sense keys of an instance, in pair order."""
         return [self.gloss_keys[g] for g in self.pair_gloss[self.offsets[instance]:self.offsets[instance + 1]]]
 
+    def pair_indices(self, instances: Sequence[int]) -> np.ndarray:
+        """The indices of every pair of `instances`, instance by instance."""
+        return np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in instances] or
+                              [np.empty(0, dtype=np.int64)])
+
     def subset(self, instances: np.ndarray) -> tuple[PairSet, np.ndarray]:
         """The pairs of `instances` (sorted indices) as a PairSet of their own, and the indices of those
         pairs here (so per-pair scores can be sliced instead of recomputed)."""
         instances = np.asarray(instances, dtype=np.int64)
-        pair_index = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in instances] or
-                                    [np.empty(0, dtype=np.int64)])
+        pair_index = self.pair_indices(instances)
         renumber = np.full(len(self.instance_ids), -1, dtype=np.int64)
         renumber[instances] = np.arange(len(instances))
         subset = PairSet(self.template, self.max_length, [self.instance_ids[i] for i in instances], self.contexts,
@@ -321,7 +325,7 @@ class PairCollator:
 
     def __init__(self, tokenizer, mlm_probability: float = 0.0, seed: int = 0):
         self.tokenizer = tokenizer
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_id(tokenizer)
         self.mlm_probability = mlm_probability
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -388,16 +392,12 @@ def instance_batches(pairs: PairSet, max_pairs: int) -> Iterator[np.ndarray]:
     size = 0
     for instance in np.argsort(longest, kind="stable").tolist():
         if batch and size + counts[instance] > max_pairs:
-            yield _pair_indices(pairs, batch)
+            yield pairs.pair_indices(batch)
             batch, size = [], 0
         batch.append(instance)
         size += counts[instance]
     if batch:
-        yield _pair_indices(pairs, batch)
-
-
-def _pair_indices(pairs: PairSet, instances: list[int]) -> np.ndarray:
-    return np.concatenate([np.arange(pairs.offsets[i], pairs.offsets[i + 1]) for i in instances])
+        yield pairs.pair_indices(batch)
 
 
 def training_pairs(config: WsdTrainConfig, tokenizer, marker: str):
@@ -411,10 +411,15 @@ def training_pairs(config: WsdTrainConfig, tokenizer, marker: str):
     return pairs
 
 
-def pad_sequences(pad_id: int, sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token id rows padded to the longest one (dynamic padding) and their attention mask."""
+def pad_id(tokenizer) -> int:
+    """The tokenizer's padding id (0 for tokenizers that define none; masked out anyway)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def pad_sequences(padding: int, sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id rows padded with `padding` to the longest one (dynamic padding) and their attention mask."""
     width = max(len(s) for s in sequences)
-    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    ids = np.full((len(sequences), width), padding, dtype=np.int64)
     mask = np.zeros((len(sequences), width), dtype=np.int64)
     for row, s in enumerate(sequences):
         ids[row, :len(s)] = s
@@ -429,7 +434,7 @@ class Batcher:
     def __init__(self, pairs: PairSet, tokenizer):
         self.pairs = pairs
         self.prefix, self.suffix = single_affixes(tokenizer)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_id(tokenizer)
 
     def contexts(self, instances: Sequence[int]) -> dict[str, torch.Tensor]:
         p, budget = self.pairs, self.pairs.max_length - len(self.prefix) - len(self.suffix)
@@ -466,7 +471,6 @@ class Batcher:
             candidates[row, :len(s)] = torch.tensor([gloss_rows[int(g)] for g in p.pair_gloss[s]])
             gold[row, :len(s)] = torch.from_numpy(p.labels[s] == 1)
         return {**self.contexts(instances), **self.glosses(list(gloss_rows)), "candidates": candidates, "gold": gold}
-
 
 
 class InstanceIndices(torch.utils.data.Dataset):
@@ -553,7 +557,7 @@ class BankCollator:
         instances = np.concatenate(items)
         p = self.pairs
         counts = np.diff(p.offsets)[instances]
-        index = np.concatenate([np.arange(p.offsets[i], p.offsets[i + 1]) for i in instances])
+        index = p.pair_indices(instances)
         glosses, local = np.unique(p.pair_gloss[index], return_inverse=True)
         candidates = torch.full((len(instances), int(counts.max())), -1, dtype=torch.long)
         gold = torch.zeros(candidates.shape, dtype=torch.bool)

@@ -109,12 +109,12 @@ def score_datasets(predictor, datasets: list[str]) -> dict[str, tuple]:
     for name, prefix in prefixes.items():
         if name in scored:
             continue
-        part = _part_of_all(scored[everything], prefix.name) if everything and prefix.name in SHORT_NAME else None
+        part = _slice_of_all(scored[everything], prefix.name) if everything and prefix.name in SHORT_NAME else None
         scored[name] = part or _score_dataset(predictor, prefix)
     return scored
 
 
-def _part_of_all(all_scored: tuple, dataset: str) -> tuple | None:
+def _slice_of_all(all_scored: tuple, dataset: str) -> tuple | None:
     """One framework dataset's pairs, scores and gold, cut out of ALL's (ids are `dataset.d000...`)."""
     pairs, scores, gold = all_scored
     instances = np.array([i for i, iid in enumerate(pairs.instance_ids) if iid.startswith(f"{dataset}.")], dtype=np.int64)

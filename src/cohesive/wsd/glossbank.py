@@ -35,7 +35,7 @@ from cohesive.atomic import save_safetensors, write_json
 from cohesive.errors import CohesiveError
 from cohesive.lexicon.locate import cache_dir
 from cohesive.models import load_pretrained, resolve_model, weights_digest
-from cohesive.wsd.data import PairEncoder, pad_sequences, single_affixes
+from cohesive.wsd.data import PairEncoder, pad_id, pad_sequences, single_affixes
 from cohesive.wsd.modeling import META_FILE, read_model_meta
 from cohesive.wsd.types import WsdOutput
 
@@ -68,7 +68,7 @@ class GlossBank:
         self.encoder = encoder.eval()
         self.pair_encoder = pair_encoder
         self.prefix, self.suffix = single_affixes(tokenizer)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_id(tokenizer)
         self.batch_size = batch_size
         identity = {"format": BANK_FORMAT, "encoder": encoder_digest, "pooling": "mean",
                     "text": "lemma : gloss", "max_gloss_tokens": pair_encoder.max_gloss_tokens}

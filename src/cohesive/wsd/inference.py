@@ -134,7 +134,7 @@ class BiEncoderPredictor:
                               disable=None if desc else True):
                 chunk = order[start:start + size]
                 targets = self.model.context_vectors(**batcher.contexts(chunk))
-                index = np.concatenate([np.arange(pairs.offsets[i], pairs.offsets[i + 1]) for i in chunk])
+                index = pairs.pair_indices(chunk)
                 local = np.repeat(np.arange(len(chunk)), np.diff(pairs.offsets)[chunk])
                 scores[index] = (targets[local] * glosses[pairs.pair_gloss[index]]).sum(-1).float().numpy()
         self.model.train(was_training)
