@@ -36,7 +36,7 @@ from cohesive.errors import CohesiveError
 from cohesive.lexicon.locate import cache_dir
 from cohesive.models import load_pretrained, resolve_model, weights_digest
 from cohesive.wsd.data import PairEncoder, pad_id, pad_sequences, single_affixes
-from cohesive.wsd.modeling import META_FILE, read_model_meta
+from cohesive.wsd.modeling import META_FILE, candidate_output, read_model_meta, target_states
 from cohesive.wsd.types import WsdOutput
 
 log = logging.getLogger(__name__)
@@ -175,10 +175,7 @@ class GlossBankEncoder(nn.Module):
 
     def context_vectors(self, context_ids, context_mask, rows, starts, ends) -> torch.Tensor:
         """s * unit(C h): h the mean state of each target's tokens [starts, ends) in context row `rows`."""
-        hidden = self.context_encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state
-        positions = torch.arange(hidden.shape[1])
-        weights = ((positions >= starts[:, None]) & (positions < ends[:, None])).to(hidden.dtype)
-        targets = torch.einsum("nl,nlh->nh", weights, hidden[rows]) / weights.sum(1, keepdim=True).clamp(min=1)
+        targets = target_states(self.context_encoder, context_ids, context_mask, rows, starts, ends)
         return self.log_scale.exp() * F.normalize(self.context_head(targets), dim=-1)
 
     def gloss_vectors(self, bank_vectors: torch.Tensor, sense_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -193,12 +190,7 @@ class GlossBankEncoder(nn.Module):
                 gloss_senses=None) -> WsdOutput:
         """Scores [targets, candidates] (padding at -inf); loss = -log P(gold senses) over the candidates."""
         targets = self.context_vectors(context_ids, context_mask, rows, starts, ends)
-        logits = (targets @ self.gloss_vectors(gloss_vectors, gloss_senses).T).gather(1, candidates.clamp(min=0))
-        logits = logits.masked_fill(candidates < 0, float("-inf"))
-        if gold is None:
-            return WsdOutput(None, logits)
-        loss = (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~gold, float("-inf")), 1)).mean()
-        return WsdOutput(loss, logits, {"bank": loss.detach()})
+        return candidate_output(targets @ self.gloss_vectors(gloss_vectors, gloss_senses).T, candidates, gold, "bank")
 
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)

@@ -213,6 +213,26 @@ def _load_backbone(path: str, pair_head: str, objective: str) -> nn.Module:
         return AutoModel.from_pretrained(path, trust_remote_code=False)
 
 
+def target_states(encoder: nn.Module, context_ids, context_mask, rows, starts, ends) -> torch.Tensor:
+    """One encoder pass over the context rows; per target, the mean state of its tokens [starts, ends)
+    in context row `rows` (so every target of a sentence reads the same pass)."""
+    hidden = encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state
+    positions = torch.arange(hidden.shape[1])
+    weights = ((positions >= starts[:, None]) & (positions < ends[:, None])).to(hidden.dtype)
+    return torch.einsum("nl,nlh->nh", weights, hidden[rows]) / weights.sum(1, keepdim=True).clamp(min=1)
+
+
+def candidate_output(scores: torch.Tensor, candidates: torch.Tensor, gold: torch.Tensor | None,
+                     part: str) -> WsdOutput:
+    """Bi-encoder output: `scores` [targets, glosses] gathered at each target's candidate glosses
+    (padding at -inf); with `gold`, loss = -log P(gold senses) over the candidates (logged as `part`)."""
+    logits = scores.gather(1, candidates.clamp(min=0)).masked_fill(candidates < 0, float("-inf"))
+    if gold is None:
+        return WsdOutput(None, logits)
+    loss = (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~gold, float("-inf")), 1)).mean()
+    return WsdOutput(loss, logits, {part: loss.detach()})
+
+
 class BiEncoder(nn.Module):
     """Two encoders (context, gloss) initialised from the same checkpoint."""
 
@@ -227,10 +247,7 @@ class BiEncoder(nn.Module):
     def context_vectors(self, context_ids: torch.Tensor, context_mask: torch.Tensor, rows: torch.Tensor,
                         starts: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
         """Mean hidden state over each target's tokens [starts, ends) of context row `rows`."""
-        hidden = self.context_encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state
-        positions = torch.arange(hidden.shape[1])
-        weights = ((positions >= starts[:, None]) & (positions < ends[:, None])).to(hidden.dtype)
-        return torch.einsum("nl,nlh->nh", weights, hidden[rows]) / weights.sum(1, keepdim=True).clamp(min=1)
+        return target_states(self.context_encoder, context_ids, context_mask, rows, starts, ends)
 
     def gloss_vectors(self, gloss_ids: torch.Tensor, gloss_mask: torch.Tensor) -> torch.Tensor:
         return self.gloss_encoder(input_ids=gloss_ids, attention_mask=gloss_mask).last_hidden_state[:, 0]
@@ -239,12 +256,7 @@ class BiEncoder(nn.Module):
                 gold=None) -> WsdOutput:
         """Scores [targets, candidates] (padding at -inf); loss = -log P(gold senses) over the candidates."""
         targets = self.context_vectors(context_ids, context_mask, rows, starts, ends)
-        glosses = self.gloss_vectors(gloss_ids, gloss_mask)
-        logits = (targets @ glosses.T).gather(1, candidates.clamp(min=0)).masked_fill(candidates < 0, float("-inf"))
-        if gold is None:
-            return WsdOutput(None, logits)
-        loss = (torch.logsumexp(logits, 1) - torch.logsumexp(logits.masked_fill(~gold, float("-inf")), 1)).mean()
-        return WsdOutput(loss, logits, {"bem": loss.detach()})
+        return candidate_output(targets @ self.gloss_vectors(gloss_ids, gloss_mask).T, candidates, gold, "bem")
 
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
