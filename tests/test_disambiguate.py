@@ -65,6 +65,13 @@ def test_disambiguate_returns_valid_senses(model_dir, tagger, lex):
         assert t.key in {s.key for s in lex.senses(t.lemma, t.pos)}
         assert (sense.synset, sense.gloss) == (t.synset, t.gloss)
         assert 0 < t.probability <= 1
+        if len(lex.senses(t.lemma, t.pos)) == 1:
+            assert (t.runner_up_key, t.runner_up_synset, t.runner_up_gloss, t.runner_up_probability) == (None,) * 4
+        else:  # the second-best candidate, with WordNet's synset and gloss
+            runner_up = lex.sense(t.runner_up_key)
+            assert t.runner_up_key != t.key and runner_up in lex.senses(t.lemma, t.pos)
+            assert (runner_up.synset, runner_up.gloss) == (t.runner_up_synset, t.runner_up_gloss)
+            assert 0 <= t.runner_up_probability <= t.probability and t.probability + t.runner_up_probability <= 1.0001
     assert next(t for t in tags if t.token == "sat").lemma == "sit"
 
 

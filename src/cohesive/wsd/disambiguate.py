@@ -17,13 +17,15 @@ from cohesive.lexicon import lexicon
 from cohesive.lexicon.wordnet import Lexicon
 from cohesive.wsd.inference import MODEL_ENV, Predictor, default_model, load_predictor, sentence_instances
 from cohesive.wsd.tagger import load_tagger, split_sentences, tokenize
+from cohesive.wsd.types import Prediction
 
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
 
 
 @dataclass(frozen=True)
 class SenseTag:
-    """One disambiguated content word; `start`/`end` are character offsets in the input text."""
+    """One disambiguated content word; `start`/`end` are character offsets in the input text. The
+    runner-up is the second most likely sense (None for a lemma with a single sense)."""
 
     token: str
     start: int
@@ -34,6 +36,10 @@ class SenseTag:
     synset: str
     gloss: str
     probability: float
+    runner_up_key: str | None = None
+    runner_up_synset: str | None = None
+    runner_up_gloss: str | None = None
+    runner_up_probability: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -59,8 +65,16 @@ def disambiguate(text: str, model: str | Path | Predictor | None = None, tagger=
         answer, sense = answers[instance.id], lex.sense(answers[instance.id].key)
         word, start, end = offsets[instance.id]
         tags.append(SenseTag(word, start, end, instance.lemma, instance.pos, sense.key, sense.synset, sense.gloss,
-                             round(answer.probability, 4)))
+                             round(answer.probability, 4), *_runner_up(answer, lex)))
     return tags
+
+
+def _runner_up(answer: Prediction, lex: Lexicon) -> tuple:
+    """Key, synset, gloss and probability of the second-best sense (all None when there is none)."""
+    if answer.runner_up is None:
+        return None, None, None, None
+    sense = lex.sense(answer.runner_up)
+    return sense.key, sense.synset, sense.gloss, round(answer.runner_up_probability, 4)
 
 
 def _sentence(number: int, spans: list, tagger, lex: Lexicon) -> tuple[Sentence, list]:

@@ -68,7 +68,8 @@ def read_weight(directory: Path) -> float:
 
 
 def choose(pairs: PairSet, scores: np.ndarray) -> dict[str, Prediction]:
-    """Per instance, the candidate with the highest score and its softmax probability over the candidates."""
+    """Per instance, the candidate with the highest score and its softmax probability over the
+    candidates, with the runner-up candidate and its probability."""
     answers = {}
     for i, instance_id in enumerate(pairs.instance_ids):
         lo, hi = pairs.offsets[i], pairs.offsets[i + 1]
@@ -76,6 +77,8 @@ def choose(pairs: PairSet, scores: np.ndarray) -> dict[str, Prediction]:
             continue
         segment = scores[lo:hi] - scores[lo:hi].max()
         probabilities = np.exp(segment) / np.exp(segment).sum()
-        best = int(np.argmax(segment))
-        answers[instance_id] = Prediction(pairs.gloss_keys[pairs.pair_gloss[lo + best]], float(probabilities[best]))
+        ranked = np.argsort(-segment, kind="stable")[:2]
+        keys = [pairs.gloss_keys[pairs.pair_gloss[lo + r]] for r in ranked]
+        second = (keys[1], float(probabilities[ranked[1]])) if len(ranked) > 1 else (None, None)
+        answers[instance_id] = Prediction(keys[0], float(probabilities[ranked[0]]), *second)
     return answers

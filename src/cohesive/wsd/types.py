@@ -42,8 +42,13 @@ class WsdOutput:
 
 @dataclass(frozen=True)
 class Prediction:
+    """The chosen sense and its probability; the runner-up (second-best candidate, None when the
+    lemma has one sense) lets a reader see how close the choice was."""
+
     key: str
     probability: float
+    runner_up: str | None = None
+    runner_up_probability: float | None = None
 
 
 @dataclass
