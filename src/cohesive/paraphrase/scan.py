@@ -16,10 +16,11 @@ import html
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cohesive.atomic import write_text
 from cohesive.errors import CohesiveError
-from cohesive.paraphrase.detectors import load_detector
+from cohesive.paraphrase.detectors import Detector, load_detector
 
 #: The shipped default detector, found beside the installed package (never relative to the working folder).
 SHIPPED_DETECTOR = Path(__file__).resolve().parent.parent / "pretrained" / "paraphrase"
@@ -85,28 +86,57 @@ def word_windows(text: str, size: int, stride: int) -> list[str]:
     return [" ".join(words[s:s + size]) for s in starts]
 
 
+class OpenedDetector(NamedTuple):
+    """A loaded detector and how reports name it (a server opens one at start-up and keeps it)."""
+
+    detector: Detector
+    name: str
+
+
+def open_detector(detector_dir: Path | None = None) -> OpenedDetector:
+    """The detector in `detector_dir`, or the shipped one when None."""
+    if detector_dir is None:
+        return OpenedDetector(load_detector(shipped_detector()), f"shipped ({shipped_detector()})")
+    return OpenedDetector(load_detector(detector_dir), str(detector_dir))
+
+
 def scan_document(path: Path, detector_dir: Path | None = None, window: int = 200, stride: int = 100,
                   threshold: float | None = None, max_words: int = MAX_WORDS) -> dict:
     """Score every paragraph of `path` (with the shipped detector unless `detector_dir` is given);
     returns the report that `--json` prints."""
-    if window < 1 or not 1 <= stride <= window:
-        raise CohesiveError(f"need window >= 1 and 1 <= stride <= window, got window={window}, stride={stride}")
-    if threshold is not None and not 0 <= threshold <= 1:
-        raise CohesiveError(f"threshold is a probability in [0, 1], got {threshold}")
-    paragraphs = split_paragraphs(read_document(path))
-    words = sum(len(text.split()) for _, text in paragraphs)
+    check_scan_options(window, stride, threshold)
+    return scan_text(read_document(path), detector_dir, window, stride, threshold, max_words, source=str(path))
+
+
+def scan_text(text: str, detector: Path | OpenedDetector | None = None, window: int = 200, stride: int = 100,
+              threshold: float | None = None, max_words: int = MAX_WORDS, source: str = "the text") -> dict:
+    """Score every paragraph of `text` with `detector` (a folder, None for the shipped one, or one
+    already opened); `source` names the text in the report and in errors. The cheap checks come
+    before the detector is loaded."""
+    check_scan_options(window, stride, threshold)
+    paragraphs = split_paragraphs(text)
+    if not paragraphs:
+        raise CohesiveError(f"{source} is empty: no paragraph to score")
+    words = sum(len(paragraph.split()) for _, paragraph in paragraphs)
     if words > max_words:
-        raise CohesiveError(f"{path} has {words:,} words, more than detect reads at once ({max_words:,}, about "
+        raise CohesiveError(f"{source} has {words:,} words, more than detect reads at once ({max_words:,}, about "
                             f"{max_words // 300 // 60 + 1} min): split the file or raise --max-words")
-    detector = load_detector(detector_dir or shipped_detector())
+    detector, name = detector if isinstance(detector, OpenedDetector) else open_detector(detector)
     cut = threshold if threshold is not None else detector.threshold
     if hasattr(detector, "score_texts"):
         scored = _scored_by_words(detector, paragraphs, window, stride, cut)
     else:
         scored = _scored_by_windows(detector, paragraphs, window, stride, cut)
-    return {"file": str(path), "detector": str(detector_dir or "shipped (" + str(shipped_detector()) + ")"),
-            "kind": detector.kind, "threshold": cut, "trained_on": detector.info.get("train_cell"), "window": window,
-            "stride": stride, "flagged": sum(p.flagged for p in scored), "paragraphs": [asdict(p) for p in scored]}
+    return {"file": source, "detector": name, "kind": detector.kind, "threshold": cut,
+            "trained_on": detector.info.get("train_cell"), "window": window, "stride": stride,
+            "flagged": sum(p.flagged for p in scored), "paragraphs": [asdict(p) for p in scored]}
+
+
+def check_scan_options(window: int, stride: int, threshold: float | None) -> None:
+    if window < 1 or not 1 <= stride <= window:
+        raise CohesiveError(f"need window >= 1 and 1 <= stride <= window, got window={window}, stride={stride}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise CohesiveError(f"threshold is a probability in [0, 1], got {threshold}")
 
 
 def shipped_detector() -> Path:
