@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cohesive.distill import commands as distill_commands
     from cohesive.nlu import commands as nlu_commands
     from cohesive.paraphrase import commands as paraphrase_commands
+    from cohesive.serve import commands as serve_commands
     from cohesive.wsd import cli as wsd_commands
 
     parser = Parser(prog="cohesive", description=__doc__)
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     distill_commands.register(commands)
     nlu_commands.register(commands)
     paraphrase_commands.register(commands)
+    serve_commands.register(commands)
     return parser
 
 
