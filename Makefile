@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 SHARED ?= ../shared/data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: quickstart test test-fast lint data wordnet gcide foldoc install clean
+.PHONY: quickstart test test-fast lint data wordnet gcide foldoc chromium install clean
 
 COHESIVE := $(VENV)/bin/cohesive
 
@@ -32,10 +32,10 @@ quickstart: install wordnet gcide data
 	$(COHESIVE) paraphrase evaluate --config configs/quickstart/paraphrase_evaluate.yaml
 	$(COHESIVE) detect examples/sample_document.txt --html results/quickstart/sample_document.html
 
-test: install wordnet gcide data lint
+test: install wordnet gcide chromium data lint
 	$(PY) -m pytest -q
 
-test-fast: install wordnet gcide data
+test-fast: install wordnet gcide chromium data
 	$(PY) -m pytest -q -m "not slow"
 
 lint: install
@@ -66,6 +66,12 @@ gcide: install
 	@$(PY) -c "from cohesive.corpora.text import gcide_path; gcide_path()" 2>/dev/null \
 	  || $(SUDO) apt-get install -y -qq --no-install-recommends dict-gcide \
 	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends dict-gcide; }
+
+# Debian's headless browser and its WebDriver: the browser test of `cohesive serve`'s page.
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  || $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
 # Debian's FOLDOC dictionary: a held-out test domain of the cross-domain paraphrase corpus
 # (configs/paraphrase/build_xdomain.yaml); nothing in quickstart or the tests needs it.

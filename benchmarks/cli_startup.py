@@ -21,6 +21,7 @@ COMMANDS = {
     "cohesive --help": ["--help"],
     "cohesive --version": ["--version"],
     "cohesive wsd evaluate --help": ["wsd", "evaluate", "--help"],
+    "cohesive serve --help": ["serve", "--help"],
     "config error (unknown option)": ["wsd", "evaluate", "--method", "first-sense", "--set", "bogus=1"],
     "argument error (unknown method)": ["wsd", "evaluate", "--method", "magic"],
 }

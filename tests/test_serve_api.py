@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,10 @@ def test_the_page_ships_with_the_package():
     import cohesive.serve.app as app
 
     assert {"index.html", "app.js", "style.css"} <= {p.name for p in Path(app.STATIC).iterdir()}
+
+
+def test_the_command_line_does_not_import_the_web_stack_for_help():
+    code = ("import sys; from cohesive.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('fastapi', 'uvicorn', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
