@@ -53,6 +53,7 @@ class Models:
     detect_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def disambiguate(self, text: str) -> dict:
+        """`cohesive wsd tag --json`'s senses of the text, with the text and the model's name."""
         with self.wsd_lock:
             tags = disambiguate(text, model=self.predictor)
         return {"text": text, "model": self.health["wsd"]["name"], "tags": [t.as_dict() for t in tags]}

@@ -41,8 +41,8 @@ def run_serve(args: argparse.Namespace) -> None:
 
     config = ServeConfig(args.host, args.port, args.max_bytes, args.wsd_model, args.detector)
     app = create_app(config)
-    print(f"cohesive serve: http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    print(f"cohesive serve: http://{config.host}:{config.port}/ (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
 
 
 def check_port_free(host: str, port: int) -> None:
