@@ -1,8 +1,12 @@
 """`cohesive nlu finetune`: one encoder on one GLUE task, several seeds, scored on the dev set.
 
-Each seed runs HF Trainer on `AutoModelForSequenceClassification` loaded from any checkpoint (the
-embedded MiniLM, a distilled student, an LMGC / LMGC-M folder: a new classification head goes on
-the backbone). A seed's `result.json` marks it done, so a rerun skips it; an interrupted seed
+Each seed runs HF Trainer on a new classification head over any checkpoint's encoder (the embedded
+MiniLM, a distilled student, an LMGC / LMGC-M folder). `pooling: mean` (the default) puts the head
+on the masked mean of the token states (:class:`MeanPoolClassifier`, how sentence encoders such as
+MiniLM were trained); `pooling: cls` uses `AutoModelForSequenceClassification` (BERT's `[CLS]`
+pooler). Batches are padded to their longest row and, with `group_by_length`, drawn from rows of
+similar length, which is what makes a CPU fine-tune fast (benchmarks/nlu_finetune_speed.py).
+A seed's `result.json` marks it done, so a rerun skips it; an interrupted seed
 resumes from its last Trainer checkpoint, and checkpoints are deleted once the seed is scored.
 
 Layout: `output_dir/<model name>/<task>/seed<k>/{options.json,result.json}` and, over the seeds,
@@ -41,6 +45,7 @@ from cohesive.corpora.glue import (
 from cohesive.errors import CohesiveError
 from cohesive.models import check_model, load_pretrained, model_fingerprint
 from cohesive.nlu.metrics import task_metrics
+from cohesive.nlu.pooling import MeanPoolClassifier
 from cohesive.sampling import seeded_subsample
 
 log = logging.getLogger(__name__)
@@ -48,7 +53,8 @@ RESULT_FILE = "result.json"
 OPTIONS_FILE = "options.json"
 #: Options that change a seed's result: a finished or interrupted seed must have been run with the same.
 RESULT_OPTIONS = ("epochs", "max_steps", "batch_size", "learning_rate", "max_length", "warmup_ratio",
-                  "weight_decay", "max_train_examples")
+                  "weight_decay", "max_train_examples", "pooling", "group_by_length")
+POOLINGS = ("mean", "cls")
 
 
 @dataclass
@@ -69,6 +75,9 @@ class FinetuneOptions:
     save_steps: int = 200  # Trainer checkpoints (deleted when the seed is done) for resuming a killed run
     logging_steps: int = 50
     save_model: bool = False  # keep each seed's fine-tuned weights in seed<k>/model
+    pooling: str = "mean"  # mean: masked mean of the token states; cls: the checkpoint's [CLS] pooler
+    group_by_length: bool = True  # batches of similar lengths (less padding, same examples per epoch)
+    threads: int | None = None  # torch CPU threads (None: torch's default)
 
     def validate(self) -> None:
         if not self.seeds:
@@ -77,6 +86,10 @@ class FinetuneOptions:
             raise CohesiveError(f"seeds repeat: {self.seeds}")
         if not 0 <= self.warmup_ratio < 1:
             raise CohesiveError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.pooling not in POOLINGS:
+            raise CohesiveError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.threads is not None and self.threads < 1:
+            raise CohesiveError(f"threads must be positive or null, got {self.threads}")
         if self.max_train_examples is not None and self.max_train_examples < 1:
             raise CohesiveError(f"max_train_examples must be positive or null, got {self.max_train_examples}")
         for name in ("batch_size", "eval_batch_size", "max_length", "save_steps", "logging_steps"):
@@ -124,6 +137,7 @@ def run_dir(config: NluConfig) -> Path:
 def finetune(config: NluConfig) -> dict:
     """Run (or skip, or resume) every seed, then write and return the mean and std over seeds."""
     config.validate()
+    use_threads(config)
     spec = task_spec(config.task)
     folder = run_dir(config)
     fingerprint = model_fingerprint(model_label(config.model)[1])
@@ -146,6 +160,12 @@ def finetune(config: NluConfig) -> dict:
     (folder / "results.json").write_text(json.dumps(summary, indent=2))
     (folder / "results.md").write_text(metrics_markdown([summary]))
     return summary
+
+
+def use_threads(config: FinetuneOptions) -> None:
+    """Pin torch's CPU threads when configured, so a run shares the machine predictably."""
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
 
 
 def _options(config: NluConfig, spec: TaskSpec, seed: int, fingerprint: str) -> dict:
@@ -202,6 +222,8 @@ class _SeedRunner:
     def model(self):
         """The checkpoint's encoder under a new head: one output for regression (STS-B), else one per label."""
         labels = self.spec.labels
+        if self.config.pooling == "mean":
+            return MeanPoolClassifier.from_backbone(self.path, 1 if labels is None else len(labels), labels is None)
         if labels is None:
             head = {"num_labels": 1, "problem_type": "regression"}
         else:
@@ -228,7 +250,7 @@ class _SeedRunner:
         predictions = logits[:, 0] if self.spec.is_regression else np.argmax(logits, axis=-1)
         labels = [e.label for e in self.dev_examples]
         if config.save_model:
-            trainer.save_model(str(seed_dir / "model"))
+            save_classifier(trainer, seed_dir / "model")
         result = {"model": model_label(config.model)[0], "task": self.spec.name, "seed": seed,
                   "metrics": task_metrics(self.spec.name, predictions, labels),
                   "main_metric": self.spec.main_metric, "train_examples": len(train),
@@ -241,6 +263,16 @@ class _SeedRunner:
         tmp.write_text(json.dumps(result, indent=2))
         tmp.replace(seed_dir / RESULT_FILE)
         shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def save_classifier(trainer: Trainer, folder: Path) -> None:
+    """A fine-tuned model and its tokenizer, loadable again (a mean-pooling one with
+    `MeanPoolClassifier.from_pretrained`)."""
+    if isinstance(trainer.model, MeanPoolClassifier):
+        trainer.model.save_pretrained(folder)
+        trainer.processing_class.save_pretrained(folder)
+    else:
+        trainer.save_model(str(folder))
 
 
 def trainer_step(checkpoint: str | None) -> int | None:
@@ -284,6 +316,7 @@ def training_arguments(config: FinetuneOptions, seed: int, checkpoints: Path) ->
         save_steps=config.save_steps,
         save_total_limit=1,
         logging_steps=config.logging_steps,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         seed=seed,
         data_seed=seed,
         remove_unused_columns=False,

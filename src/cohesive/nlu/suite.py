@@ -2,8 +2,11 @@
 
 Writes `results.json`, `results.md` (one row per model, the main metric of each task as mean ± std
 over seeds, and the GLUE average: per task the mean of its official metrics, then the mean over
-tasks) and `results.png` (grouped bars with std error bars). Runs that
-finished are skipped, so a killed suite resumes where it stopped.
+tasks) and `results.png` (grouped bars with std error bars). With `references`, the table also
+holds each dev set's majority class and each model's zero-shot STS-B cosine (mean-pooled
+embeddings), the floors a fine-tune must clear. The three files are rewritten after every finished
+model x task (later cells read `…`), and runs that finished are skipped, so a killed suite resumes
+where it stopped and loses nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from cohesive.nlu.finetune import (
     model_label,
     score,
     shared_options,
+    use_threads,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ class SuiteConfig(FinetuneOptions):
     models: list[str] = field(default_factory=lambda: ["minilm"])
     tasks: list[str] = field(default_factory=lambda: ["rte", "mrpc", "stsb", "cola"])
     results_dir: Path | None = None  # where results.{json,md,png} go (default: output_dir)
+    references: bool = True  # majority-class rows and each model's zero-shot STS-B cosine
 
     def validate(self) -> None:
         super().validate()
@@ -55,20 +60,42 @@ class SuiteConfig(FinetuneOptions):
 def run_suite(config: SuiteConfig) -> dict:
     """Fine-tune and score every model on every task; write the tables and chart."""
     config.validate()
+    use_threads(config)
     tasks = [task_spec(t).name for t in config.tasks]
     runs = [(model, task) for model in config.models for task in tasks]
-    results: dict[str, dict[str, dict]] = {}
+    names = [model_label(m)[0] for m in config.models]
+    report = {"models": names, "tasks": tasks, "options": shared_options(config),
+              "results": {name: {} for name in names},
+              "references": references(config.models, tasks) if config.references else {}}
     for number, (model, task) in enumerate(runs, 1):
         log.info("[%d/%d] %s on %s", number, len(runs), model_label(model)[0], task)
         summary = finetune(_run_config(config, model, task))
-        results.setdefault(summary["model"], {})[task] = summary
-    report = {"models": list(results), "tasks": tasks, "options": shared_options(config), "results": results}
-    target = config.results_dir or config.output_dir
+        report["results"][summary["model"]][task] = summary
+        write_report(report, config.results_dir or config.output_dir)
+    return report
+
+
+def references(models: list[str], tasks: list[str]) -> dict:
+    """The majority class of each classification task's dev set and, when STS-B is run, each
+    model's zero-shot cosine on it."""
+    from cohesive.nlu.reference import majority_baseline, zero_shot_stsb
+
+    majority = {t: majority_baseline(t) for t in tasks if not task_spec(t).is_regression}
+    zero_shot = {}
+    if "stsb" in tasks:
+        for model in models:
+            name, path = model_label(model)
+            log.info("zero-shot STS-B cosine of %s", name)
+            zero_shot[name] = zero_shot_stsb(path)
+    return {"majority": majority, "zero_shot_stsb": zero_shot}
+
+
+def write_report(report: dict, target: Path) -> None:
+    """results.json, results.md and results.png of what has finished so far."""
     target.mkdir(parents=True, exist_ok=True)
     (target / "results.json").write_text(json.dumps(report, indent=2))
     (target / "results.md").write_text(results_markdown(report))
     plot_results(report, target / "results.png")
-    return report
 
 
 def _run_config(config: SuiteConfig, model: str, task: str) -> NluConfig:
@@ -97,9 +124,11 @@ GLUE_AVERAGE_NOTE = ("GLUE avg.: per task the mean of its official metrics (MRPC
                      "tasks, as the GLUE leaderboard averages.")
 
 
-def glue_average(by_task: dict[str, dict], tasks: list[str]) -> float:
+def glue_average(by_task: dict[str, dict], tasks: list[str]) -> float | None:
     """The GLUE score of one model (0-1): per task the mean over seeds of each official metric,
-    averaged over the task's metrics, then averaged over the tasks."""
+    averaged over the task's metrics, then averaged over the tasks; None until every task has finished."""
+    if any(t not in by_task for t in tasks):
+        return None
     per_task = [sum(m["mean"] for m in by_task[t]["metrics"].values()) / len(by_task[t]["metrics"]) for t in tasks]
     return sum(per_task) / len(per_task)
 
@@ -110,11 +139,26 @@ def results_markdown(report: dict) -> str:
     lines = [budget_line(report["options"]), "",
              "| model | " + " | ".join(column_title(t) for t in tasks) + " | GLUE avg. |",
              "|---|" + "---|" * (len(tasks) + 1)]
+    lines += reference_rows(report.get("references", {}), tasks)
     for model, by_task in report["results"].items():
-        mains = [by_task[t]["metrics"][by_task[t]["main_metric"]] for t in tasks]
-        lines.append(f"| {model} | " + " | ".join(score(m) for m in mains) + f" | {100 * glue_average(by_task, tasks):.1f} |")
+        cells = [score(by_task[t]["metrics"][by_task[t]["main_metric"]]) if t in by_task else "…" for t in tasks]
+        average = glue_average(by_task, tasks)
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {'…' if average is None else f'{100 * average:.1f}'} |")
     summaries = [s for by_task in report["results"].values() for s in by_task.values()]
     return "\n".join([*lines, "", GLUE_AVERAGE_NOTE]) + "\n\nAll metrics:\n\n" + metrics_markdown(summaries)
+
+
+def reference_rows(refs: dict, tasks: list[str]) -> list[str]:
+    """`majority class (dev)` and `<model>: zero-shot cosine` rows; `—` where a reference does not apply."""
+    rows = []
+    if refs.get("majority"):
+        cells = [f"{100 * refs['majority'][t][task_spec(t).main_metric]:.1f}" if t in refs["majority"] else "—"
+                 for t in tasks]
+        rows.append("| majority class (dev) | " + " | ".join(cells) + " | — |")
+    for model, metrics in refs.get("zero_shot_stsb", {}).items():
+        cells = [f"{100 * metrics['spearman']:.1f}" if t == "stsb" else "—" for t in tasks]
+        rows.append(f"| {model}: zero-shot cosine, no training | " + " | ".join(cells) + " | — |")
+    return rows
 
 
 def plot_results(report: dict, path: Path) -> None:
@@ -128,8 +172,9 @@ def plot_results(report: dict, path: Path) -> None:
     width = 0.8 / len(models)
     fig, axis = plt.subplots(figsize=(max(5.0, 1.6 * len(tasks) * max(1, len(models) / 2)), 4))
     for index, model in enumerate(models):
-        mains = [report["results"][model][t]["metrics"][task_spec(t).main_metric] for t in tasks]
-        positions = [i + (index - (len(models) - 1) / 2) * width for i in range(len(tasks))]
+        done = [i for i, t in enumerate(tasks) if t in report["results"][model]]
+        mains = [report["results"][model][tasks[i]]["metrics"][task_spec(tasks[i]).main_metric] for i in done]
+        positions = [i + (index - (len(models) - 1) / 2) * width for i in done]
         axis.bar(positions, [100 * m["mean"] for m in mains], width, yerr=[100 * m["std"] for m in mains],
                  capsize=3, label=model)
     axis.set_xticks(range(len(tasks)), [column_title(t) for t in tasks])

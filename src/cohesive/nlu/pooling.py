@@ -1,0 +1,82 @@
+"""A sequence classifier that pools the way sentence encoders are trained: the mean of the token
+states under the attention mask, then a linear head.
+
+all-MiniLM-L6-v2 was trained as a mean-pooling sentence encoder; its BERT pooler (the `[CLS]`
+dense + tanh that `AutoModelForSequenceClassification` puts under its head) was never trained, so
+a CLS classifier starts from an untrained bottleneck. Saved as the encoder's own `save_pretrained`
+folder plus `head.safetensors` and `head.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from cohesive.errors import CohesiveError
+from cohesive.models import load_pretrained
+
+HEAD_WEIGHTS = "head.safetensors"
+HEAD_CONFIG = "head.json"
+
+
+def mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `states` (batch x tokens x hidden) over the tokens where `mask` is 1: padding never counts."""
+    weights = mask.unsqueeze(-1).to(states.dtype)
+    return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+
+
+class MeanPoolClassifier(nn.Module):
+    """Encoder -> masked mean of its last hidden states -> dropout -> linear. One output with an MSE
+    loss when `regression` (STS-B), else one logit per label with cross-entropy."""
+
+    def __init__(self, encoder: nn.Module, num_labels: int, regression: bool):
+        super().__init__()
+        if regression and num_labels != 1:
+            raise CohesiveError(f"a regression head has one output, got num_labels={num_labels}")
+        self.encoder, self.num_labels, self.regression = encoder, num_labels, regression
+        self.dropout = nn.Dropout(getattr(encoder.config, "hidden_dropout_prob", 0.1))
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+
+    @classmethod
+    def from_backbone(cls, path: str, num_labels: int, regression: bool) -> MeanPoolClassifier:
+        """A new head (drawn from torch's current seed) on the checkpoint's encoder."""
+        return cls(load_pretrained(AutoModel, path), num_labels, regression)
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **_):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+        logits = self.head(self.dropout(mean_pool(states, attention_mask)))
+        return SequenceClassifierOutput(loss=None if labels is None else self.loss(logits, labels), logits=logits)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.regression:
+            return nn.functional.mse_loss(logits.squeeze(-1), labels.to(logits.dtype))
+        return nn.functional.cross_entropy(logits, labels.long())
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """The encoder as a normal checkpoint folder, the head beside it (safetensors + JSON)."""
+        folder = Path(folder)
+        self.encoder.save_pretrained(folder)
+        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, folder / HEAD_WEIGHTS)
+        (folder / HEAD_CONFIG).write_text(json.dumps(
+            {"pooling": "mean", "num_labels": self.num_labels, "regression": self.regression}, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> MeanPoolClassifier:
+        """A classifier written by `save_pretrained`."""
+        folder = Path(folder)
+        if not (folder / HEAD_CONFIG).is_file():
+            raise CohesiveError(f"{folder} has no {HEAD_CONFIG}: not a saved mean-pooling classifier")
+        spec = json.loads((folder / HEAD_CONFIG).read_text())
+        model = cls(load_pretrained(AutoModel, str(folder)),
+                    spec["num_labels"], spec["regression"])
+        model.head.load_state_dict(load_file(folder / HEAD_WEIGHTS))
+        return model
