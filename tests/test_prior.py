@@ -43,7 +43,7 @@ def test_weight_is_saved_with_the_model(tmp_path):
     write_weight(tmp_path, 1.25, "SE07", {0.0: 0.5, 1.25: 0.6})
     assert read_weight(tmp_path) == 1.25
     (tmp_path / "prior.json").write_text('{"weigth": 1}')
-    with pytest.raises(CohesiveError, match="not a valid prior file"):
+    with pytest.raises(CohesiveError, match="prior.json: missing 'weight'"):
         read_weight(tmp_path)
 
 

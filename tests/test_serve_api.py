@@ -142,7 +142,7 @@ def test_a_model_that_cannot_load_stops_the_start_in_one_line(capsys, tmp_path):
     shutil.copytree(SHIPPED_DETECTOR, broken)
     (broken / "weights.safetensors").write_bytes(b"\x08not safetensors")
     assert_one_line_error(*run_cli(capsys, "serve", "--port", free_port(), "--detector", broken)[::2],
-                          f"cannot load the paraphrase detector from {broken}")
+                          f"{broken}/weights.safetensors: damaged safetensors file")
 
 
 def test_a_taken_port_and_bad_options_are_refused_before_loading(capsys):

@@ -12,12 +12,20 @@ import yaml
 
 from cohesive.atomic import write_text
 from cohesive.errors import CohesiveError
+from cohesive.files import check_output_dir, check_output_file
 
 C = TypeVar("C")
 
 
+#: Option names that are output folders / an output file, by convention in every stage's config:
+#: `load_config` checks them before any work starts, so a run never fails at its end for want of a place to write.
+OUTPUT_DIRS = ("output_dir", "results_dir")
+OUTPUT_FILES = ("output",)
+
+
 def load_config(cls: type[C], path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> C:
-    """Build `cls` from a YAML file (optional) and `key: value` overrides; unknown keys are errors."""
+    """Build `cls` from a YAML file (optional) and `key: value` overrides; unknown keys are errors,
+    and output folders/files that cannot be written are refused here, before any work."""
     values: dict[str, Any] = {}
     if path is not None:
         values.update(_read_yaml(Path(path)))
@@ -27,7 +35,16 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: dict[st
     if unknown:
         raise CohesiveError(f"unknown {cls.__name__} option(s): {', '.join(unknown)}; known: {', '.join(known)}")
     hints = typing.get_type_hints(cls)
-    return cls(**{k: _coerce(v, hints[k], k) for k, v in values.items()})
+    config = cls(**{k: _coerce(v, hints[k], k) for k, v in values.items()})
+    _check_outputs(config)
+    return config
+
+
+def _check_outputs(config: Any) -> None:
+    for name in OUTPUT_DIRS + OUTPUT_FILES:
+        value = getattr(config, name, None)
+        if isinstance(value, (str, Path)) and str(value):
+            (check_output_dir if name in OUTPUT_DIRS else check_output_file)(value)
 
 
 def cli_overrides(flags: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:

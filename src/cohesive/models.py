@@ -11,6 +11,8 @@ from cohesive.errors import CohesiveError
 
 #: Weight files whose size and modification time enter a local model's fingerprint.
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
+#: Pickle-based weight files, which cohesive never loads (unpickling can run code).
+PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 
 
 def resolve_model(name: str) -> str:
@@ -47,14 +49,31 @@ def check_model(name: str | Path) -> None:
     """Fail fast, reading only the model's config (no weights), when `name` is not a loadable checkpoint."""
     from transformers import AutoConfig
 
+    require_safetensors(resolve_model(str(name)))
     _load(AutoConfig, str(name), "as a model (its config)", {})
+
+
+def require_safetensors(path: str | Path) -> None:
+    """A local model folder whose weights exist only as pickles is refused on one line, before any
+    loader tries (and fails with a 40-line `UnpicklingError`, or succeeds on a plain state dict)."""
+    path = Path(path)
+    if not path.is_dir() or any(path.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for pattern in PICKLE_PATTERNS for p in path.glob(pattern))
+    if pickles:
+        raise CohesiveError(f"{path} holds only pickle weights ({', '.join(pickles)}); cohesive loads safetensors "
+                            "only: re-save the model with save_pretrained(..., safe_serialization=True)")
 
 
 def _load(auto_class: Any, name: str, what: str, kwargs: dict[str, Any]) -> Any:
     path = resolve_model(name)
+    if "Tokenizer" not in auto_class.__name__ and "Config" not in auto_class.__name__:
+        require_safetensors(path)
+    from safetensors import SafetensorError
+
     try:
         return auto_class.from_pretrained(path, **{**kwargs, "trust_remote_code": False})
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         raise CohesiveError(f"cannot load {name!r} {what}: {_first_line(exc)}") from None
 
 

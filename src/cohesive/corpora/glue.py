@@ -8,12 +8,14 @@ GLUE sentences contain bare `"` characters that a quoting reader would swallow a
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cohesive.errors import DataError
+from cohesive.files import read_text
 from cohesive.paths import data_root
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,7 @@ def _columns(spec: TaskSpec, path: Path) -> _Columns:
     """Indices of the text and label columns (looked up by name in the header)."""
     if not spec.header:
         return _Columns(tuple(int(c) for c in spec.text_columns), int(spec.label_column))
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), [])
+    header = next(_tsv(path), [])
     missing = [str(c) for c in (*spec.text_columns, spec.label_column) if c not in header]
     if missing:
         raise DataError(f"{path}: header lacks column(s) {', '.join(missing)}")
@@ -137,19 +138,23 @@ def _rows(spec: TaskSpec, path: Path, columns: _Columns, strict: bool) -> Iterat
     skipped (QQP) or refused."""
     needed = max(*columns.text, columns.label) + 1
     skipped = 0
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        if spec.header:
-            next(rows, None)
-        for row in rows:
-            if strict and len(row) < needed:
-                if not spec.skip_malformed:
-                    raise DataError(f"{path}:{rows.line_num}: {len(row)} columns, expected at least {needed}")
-                skipped += 1
-                continue
-            yield rows.line_num, row
+    rows = _tsv(path)
+    if spec.header:
+        next(rows, None)
+    for row in rows:
+        if strict and len(row) < needed:
+            if not spec.skip_malformed:
+                raise DataError(f"{path}:{rows.line_num}: {len(row)} columns, expected at least {needed}")
+            skipped += 1
+            continue
+        yield rows.line_num, row
     if skipped:
         log.warning("%s: skipped %d malformed rows", path, skipped)
+
+
+def _tsv(path: Path):
+    """A csv reader over the file's UTF-8 text (a non-UTF-8 or unreadable file is one error line)."""
+    return csv.reader(io.StringIO(read_text(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
 
 
 def _example(spec: TaskSpec, columns: _Columns, where: str, row: list[str]) -> GlueExample:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +29,18 @@ from torch import distributed as dist
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from cohesive.atomic import write_json, write_with
 from cohesive.distill.mlm import IGNORE, mask_tokens, masked_lm_outputs
 from cohesive.distill.weighting import confidence_features
 from cohesive.errors import CohesiveError
+from cohesive.files import read_json
 
 log = logging.getLogger(__name__)
 
 FORMAT = "cohesive-teacher-cache"
 VERSION = 1
 MANIFEST = "manifest.json"
+MANIFEST_KEYS = ("fingerprint", "teachers", "top_k", "temperature", "vocab_size", "seq_len", "shards")
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "labels")
 TEACHER_KEYS = ("teacher_ids", "teacher_probs", "teacher_tail", "gold_prob", "max_prob", "entropy")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -165,15 +167,11 @@ def _read_metadata(path: Path) -> dict[str, str] | None:
 
 
 def _atomic_save(arrays: Mapping[str, np.ndarray], path: Path, metadata: dict[str, str]) -> None:
-    temporary = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    save_file(dict(arrays), str(temporary), metadata=metadata)
-    os.replace(temporary, path)
+    write_with(path, lambda temporary: save_file(dict(arrays), str(temporary), metadata=metadata))
 
 
 def _write_manifest(directory: Path, manifest: dict) -> None:
-    temporary = directory / f"{MANIFEST}.tmp{os.getpid()}"
-    temporary.write_text(json.dumps(manifest, indent=1))
-    os.replace(temporary, directory / MANIFEST)
+    write_json(directory / MANIFEST, manifest)
 
 
 def build_cache(blocks: Tensor, tokenizer, teachers: Sequence[tuple[str, nn.Module]], output_dir: str | Path, *,
@@ -236,7 +234,7 @@ def build_cache(blocks: Tensor, tokenizer, teachers: Sequence[tuple[str, nn.Modu
             "mlm_probability": mlm_probability, "mask_seed": mask_seed, "corpus_fingerprint": corpus_fingerprint,
             "id_dtype": np.dtype(id_dtype).name, "shards": [_shard_record(directory, i) for i in range(n_shards)]})
     _barrier()
-    return json.loads((directory / MANIFEST).read_text())
+    return _read_manifest(directory)
 
 
 def _shard_record(directory: Path, index: int) -> dict:
@@ -252,12 +250,12 @@ def _read_manifest(directory: Path) -> dict:
     path = directory / MANIFEST
     if not path.is_file():
         raise CacheError(f"no finished teacher cache in {directory} ({MANIFEST} missing); run `cohesive distill cache`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CacheError(f"{path} is not valid JSON ({exc}); rebuild the cache") from exc
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise CacheError(f"{path} is not a {FORMAT} version {VERSION} manifest; rebuild the cache")
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise CacheError(f"{path}: damaged manifest (missing {', '.join(missing)}); rebuild the cache")
     return manifest
 
 

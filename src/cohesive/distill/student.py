@@ -8,6 +8,7 @@ import torch
 from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig, BertForMaskedLM
 
 from cohesive.errors import CohesiveError
+from cohesive.models import require_safetensors
 
 _LAYER = re.compile(r"^(.*\.layer\.)(\d+)(\..*)$")
 
@@ -25,6 +26,7 @@ def student_from_config(vocab_size: int, layers: int, hidden: int, heads: int, m
 
 def student_from_teacher(teacher: str) -> torch.nn.Module:
     """Copy a teacher, keeping layers 0, 2, 4, ... (DistilBERT's initialisation); same width and vocabulary."""
+    require_safetensors(teacher)
     config = AutoConfig.from_pretrained(teacher, trust_remote_code=False)
     if not hasattr(config, "num_hidden_layers"):
         raise CohesiveError(f"{teacher}: cannot halve a {config.model_type} model; give the student's shape instead")

@@ -30,9 +30,11 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+from cohesive.atomic import write_json
 from cohesive.corpora.text import corpus_fingerprint, domain_split, mixed_texts, tokenize_blocks
 from cohesive.distill.mlm import mask_tokens, masked_lm_metrics, mlm_head, route_forward_to_masked_outputs
 from cohesive.errors import CohesiveError
+from cohesive.models import require_safetensors
 
 log = logging.getLogger(__name__)
 MINILM_NAME = "minilm-mlm"
@@ -94,6 +96,7 @@ def load_teachers(names_or_paths: Sequence[str | Path]) -> tuple[list[tuple[str,
 def _load_one(name: str):
     if Path(name).is_dir() and not (Path(name) / "config.json").is_file():
         raise CohesiveError(f"{name} is not a model checkpoint (no config.json)")
+    require_safetensors(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
         model = AutoModelForMaskedLM.from_pretrained(name, trust_remote_code=False)
@@ -262,7 +265,7 @@ def _train_and_save(model: PreTrainedModel, tokenizer, train_texts: list[str], e
               "train_fingerprint": corpus_fingerprint(train_texts), "train_seconds": round(seconds, 1),
               "tokens_per_second": round(steps * cfg.batch_size * cfg.seq_len / max(seconds, 1e-9)),
               "heldout_before": before, "heldout_after": after}
-    (path / BUILD_INFO).write_text(json.dumps(record, indent=2))
+    write_json(path / BUILD_INFO, record)
     log.info("%s: held-out loss %.3f -> %.3f, top-1 %.1f%% -> %.1f%% (%.0f s)", info["name"], before["loss"],
              after["loss"], 100 * before["top1"], 100 * after["top1"], seconds)
     return record
@@ -333,7 +336,7 @@ def build_teachers(cfg: TeacherBuildConfig) -> dict:
         "teachers": [{**record, "heldout": matrix[record["name"]]} for record in records],
         "paths": [record["path"] for record in records],
     }
-    (output / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_json(output / MANIFEST, manifest)
     log.info("wrote %s\n%s", output / MANIFEST, heldout_table(manifest))
     return manifest
 

@@ -71,13 +71,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> None:
-    from cohesive.paraphrase.scan import (
-        check_output_file,
-        report_html,
-        report_text,
-        scan_document,
-        write_report,
-    )
+    from cohesive.files import check_output_file
+    from cohesive.paraphrase.scan import report_html, report_text, scan_document, write_report
 
     if args.html:
         check_output_file(args.html)

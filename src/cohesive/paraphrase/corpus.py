@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from cohesive.atomic import write_json, write_text
 from cohesive.errors import CohesiveError, DataError
+from cohesive.files import read_json, read_jsonl
 from cohesive.paraphrase.sources import DOMAINS, Paragraph, domain_paragraphs, source_version
 
 #: spinner generators: name -> (mode, sense method or None for the config's `sense`, relation).
@@ -276,13 +277,16 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
+#: What every row of a corpus split carries (`changes`: the substituted words, for word-level detectors).
+ROW_KEYS = ("id", "text", "label", "domain", "generator")
+
+
 def read_split(corpus_dir: Path, split: str) -> list[dict]:
-    """The rows of one split of a built corpus."""
+    """The rows of one split of a built corpus; a row without its fields is reported by line."""
     path = Path(corpus_dir) / f"{split}.jsonl"
     if not path.is_file():
         raise DataError(f"{path} not found: build the corpus first (`cohesive paraphrase build`)")
-    with path.open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
+    rows = read_jsonl(path, keys=ROW_KEYS)
     if not rows:
         raise DataError(f"{path} holds no rows")
     return rows
@@ -292,4 +296,4 @@ def read_manifest(corpus_dir: Path) -> dict:
     path = Path(corpus_dir) / MANIFEST
     if not path.is_file():
         raise DataError(f"{path} not found: build the corpus first (`cohesive paraphrase build`)")
-    return json.loads(path.read_text())
+    return read_json(path)

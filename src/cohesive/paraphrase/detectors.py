@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
 from cohesive.atomic import write_json, write_text, write_with
 from cohesive.errors import CohesiveError
+from cohesive.files import load_tensors, read_json
 from cohesive.models import fitting_length
 
 KINDS = ("tfidf-lr", "tfidf-svm", "embed-lr", "finetune", "word-lora")
@@ -162,8 +163,8 @@ class TfidfDetector(_Saved):
         write_text(directory / "vocabulary.json", json.dumps(self.vectorizer.vocabulary, ensure_ascii=False))
 
     def _load_weights(self, directory: Path) -> None:
-        self.weights = load_file(str(directory / WEIGHTS_FILE))
-        vocabulary = json.loads((directory / "vocabulary.json").read_text())
+        self.weights = load_tensors(directory / WEIGHTS_FILE, "np")
+        vocabulary = read_json(directory / "vocabulary.json")
         self.vectorizer = self._vectorizer(vocabulary, self.weights["idf"])
 
 
@@ -234,7 +235,7 @@ class EmbeddingDetector(_Saved):
         _save_arrays(directory / WEIGHTS_FILE, self.weights)
 
     def _load_weights(self, directory: Path) -> None:
-        self.weights = load_file(str(directory / WEIGHTS_FILE))
+        self.weights = load_tensors(directory / WEIGHTS_FILE, "np")
 
 
 # --- fine-tuned transformer classifier ------------------------------------------------------------
@@ -362,7 +363,7 @@ def load_detector(directory: str | Path) -> Detector:
     if not meta_path.is_file():
         raise CohesiveError(f"{meta_path} not found: train a detector first (`cohesive paraphrase train`)")
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path)
         if meta.get("format") != FORMAT:
             raise CohesiveError(f"{meta_path}: detector format {meta.get('format')!r} is not the one this version "
                                 f"reads ({FORMAT}); retrain the detector")

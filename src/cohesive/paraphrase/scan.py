@@ -13,7 +13,6 @@ the words it expected in their place (`evidence`), which the HTML report highlig
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -172,19 +171,6 @@ def _scored_by_words(detector, paragraphs: list[tuple[int, str]], window: int, s
         scored.append(ScoredParagraph(index, line, text, len(text.split()), len(windows(len(words.scores), window, stride)),
                                       round(probability, 4), flagged, detector.evidence(words) if flagged else []))
     return scored
-
-
-def check_output_file(path: Path) -> None:
-    """Refuse, before any work, a report path that is a folder or cannot be written."""
-    if path.is_dir():
-        raise CohesiveError(f"{path} is a folder: give a file name for the report, e.g. {path / 'report.html'}")
-    existing = path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise CohesiveError(f"cannot write {path}: {existing} is not a folder")
-    if not os.access(path if path.exists() else existing, os.W_OK):
-        raise CohesiveError(f"cannot write {path}: permission denied")
 
 
 def write_report(path: Path, text: str) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 
 from cohesive.atomic import save_safetensors, write_json
 from cohesive.errors import CohesiveError
+from cohesive.files import load_tensors, read_json
 
 WEIGHTS_FILE = "weights.safetensors"
 AGGREGATE_FILE = "aggregate.json"
@@ -295,16 +296,12 @@ class WordDetector:
                                                "options": self.options(), "info": self.info})
 
     def _load_weights(self, directory: Path) -> None:
-        import json
-
-        from safetensors.torch import load_file
-
         for name in (WEIGHTS_FILE, AGGREGATE_FILE):
             if not (directory / name).is_file():
                 raise CohesiveError(f"{directory / name} not found: the detector folder is incomplete")
+        delta, self.aggregate = load_tensors(directory / WEIGHTS_FILE), read_json(directory / AGGREGATE_FILE)
         self._build_network(train=False)
-        self.network.load_delta(load_file(str(directory / WEIGHTS_FILE)))
-        self.aggregate = json.loads((directory / AGGREGATE_FILE).read_text())
+        self.network.load_delta(delta)
 
 
 def encode_windows(tokenizer, words: list[list[str]], max_length: int):

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
@@ -33,6 +32,7 @@ from transformers import AutoModel
 
 from cohesive.atomic import save_safetensors, write_json
 from cohesive.errors import CohesiveError
+from cohesive.files import load_tensors, open_tensors
 from cohesive.lexicon.locate import cache_dir
 from cohesive.models import load_pretrained, resolve_model, weights_digest
 from cohesive.wsd.data import PairEncoder, pad_id, pad_sequences, single_affixes
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 HEADS_FILE = "heads.safetensors"
 SENSES_FILE = "senses.safetensors"  # the learnt sense offsets' codes (fp16) and their sense keys
 ADAPTER_DIR = "adapter"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # what peft's save_pretrained writes
 BANK_FORMAT = 1
 #: BERT-style module names that get LoRA adapters (attention projections and both feed-forward layers).
 LORA_TARGETS = (r".*encoder\.layer\.\d+\."
@@ -226,13 +227,14 @@ class GlossBankEncoder(nn.Module):
         directory = Path(directory)
         meta = read_meta(directory)
         check_base(meta, directory)
+        heads = load_tensors(directory / HEADS_FILE)
+        load_tensors(directory / ADAPTER_DIR / ADAPTER_WEIGHTS)  # a damaged adapter fails here, on one line
         model = cls(PeftModel.from_pretrained(_load_base(meta["base"]), str(directory / ADAPTER_DIR)), meta)
         if (directory / SENSES_FILE).is_file():
-            with safe_open(str(directory / SENSES_FILE), framework="pt") as handle:
+            with open_tensors(directory / SENSES_FILE) as handle:
                 model.add_senses(json.loads(handle.metadata()["keys"]))
                 with torch.no_grad():
                     model.sense_codes.weight.copy_(handle.get_tensor("codes").float())
-        heads = load_file(str(directory / HEADS_FILE))
         with torch.no_grad():
             for name, value in heads.items():
                 model.get_parameter(name).copy_(value)

@@ -24,13 +24,10 @@ Every trained folder carries `wsd_model.json` with its `architecture` (`cross-en
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import nn
 from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, BertForPreTraining
@@ -38,7 +35,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, BertForPre
 from cohesive.atomic import save_safetensors, write_json
 from cohesive.distill.mlm import IGNORE, mlm_head
 from cohesive.errors import CohesiveError
-from cohesive.models import resolve_model
+from cohesive.files import load_tensors, open_tensors, read_json
+from cohesive.models import require_safetensors, resolve_model
 from cohesive.wsd.types import PAIR_HEADS, WsdOutput
 
 log = logging.getLogger(__name__)
@@ -55,12 +53,9 @@ def read_model_meta(directory: str | Path) -> dict | None:
     for name, architecture in [(META_FILE, None), *LEGACY_META.items()]:
         path = directory / name
         if path.is_file():
-            try:
-                meta = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(meta, dict):
-                    raise ValueError("not an object")
-            except (OSError, ValueError) as exc:
-                raise CohesiveError(f"{path}: unreadable model description ({exc})") from None
+            meta = read_json(path)
+            if not isinstance(meta, dict):
+                raise CohesiveError(f"{path}: not a model description (a JSON object)")
             meta.setdefault("architecture", architecture)
             if meta["architecture"] not in LEGACY_META.values():
                 raise CohesiveError(f"{path}: unknown architecture {meta['architecture']!r}")
@@ -163,7 +158,7 @@ class LmgcModel(nn.Module):
         model = cls(_load_backbone(path, kind, objective), kind, objective, meta.get("max_length", max_length),
                     meta.get("max_gloss_tokens", max_gloss_tokens))
         if meta and model.classifier is not None:
-            model.classifier.load_state_dict(load_file(str(Path(path) / PAIR_HEAD_FILE)))
+            model.classifier.load_state_dict(load_tensors(Path(path) / PAIR_HEAD_FILE))
         return model
 
 
@@ -175,11 +170,11 @@ def checkpoint_keys(path: str) -> set[str]:
     """Weight names stored in a safetensors checkpoint folder (empty when it has none)."""
     index = Path(path) / "model.safetensors.index.json"
     if index.is_file():
-        return set(json.loads(index.read_text())["weight_map"])
+        return set(read_json(index, keys=["weight_map"])["weight_map"])
     single = Path(path) / "model.safetensors"
     if not single.is_file():
         return set()
-    with safe_open(str(single), framework="pt") as weights:
+    with open_tensors(single) as weights:
         return set(weights.keys())
 
 
@@ -196,6 +191,7 @@ def _choose_pair_head(path: str, requested: str) -> str:
 
 
 def _load_backbone(path: str, pair_head: str, objective: str) -> nn.Module:
+    require_safetensors(path)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     except OSError as exc:
@@ -270,6 +266,8 @@ class BiEncoder(nn.Module):
         """A trained bi-encoder folder, or both encoders initialised from one encoder checkpoint."""
         path = Path(resolve_model(str(name)))
         meta = read_model_meta(path)
+        for folder in (path / "context", path / "gloss") if meta else (path,):
+            require_safetensors(folder)
         if meta:
             return cls(AutoModel.from_pretrained(str(path / "context"), trust_remote_code=False),
                        AutoModel.from_pretrained(str(path / "gloss"), trust_remote_code=False),

@@ -9,7 +9,6 @@ and saved beside the model as `prior.json`; weight 0 gives the model alone.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from cohesive.atomic import write_json
 from cohesive.errors import CohesiveError
+from cohesive.files import read_json
 from cohesive.lexicon.wordnet import Lexicon
 from cohesive.wsd.data import PairSet
 from cohesive.wsd.scorer import score
@@ -62,8 +62,8 @@ def read_weight(directory: Path) -> float:
     if not path.is_file():
         return 0.0
     try:
-        return float(json.loads(path.read_text())["weight"])
-    except (ValueError, KeyError, TypeError):
+        return float(read_json(path, keys=["weight"])["weight"])
+    except (ValueError, TypeError):
         raise CohesiveError(f"{path} is not a valid prior file (expected {{\"weight\": number, ...}})") from None
 
 

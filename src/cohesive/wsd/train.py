@@ -8,7 +8,6 @@ on the framework's datasets (alone and with the sense-frequency prior tuned on d
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from cohesive.atomic import write_bytes, write_json, write_text
 from cohesive.config import dump_config
 from cohesive.corpora.raganato import iter_instances, read_gold
 from cohesive.errors import CohesiveError
+from cohesive.files import read_json
 from cohesive.lexicon import lexicon
 from cohesive.models import resolve_model
 from cohesive.paths import wsd_prefix
@@ -60,7 +60,7 @@ class WsdTrainer(Trainer):
         self.dev_score = dev_score
         self.best_dir = Path(best_dir)
         best = self.best_dir / BEST_FILE
-        self.best_f1 = json.loads(best.read_text())["dev_f1"] if best.is_file() else -1.0
+        self.best_f1 = read_json(best, keys=["dev_f1"])["dev_f1"] if best.is_file() else -1.0
         self.evaluated_at: int | None = None
         self._running: dict[str, list[float]] = defaultdict(list)
         self.add_callback(FollowConfiguredIntervals())
