@@ -13,7 +13,6 @@ import hashlib
 import heapq
 import itertools
 import logging
-import os
 import random
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from cohesive.atomic import write_bytes
 from cohesive.corpora import glue
 from cohesive.errors import DataError
 from cohesive.lexicon.locate import cache_dir
@@ -285,11 +285,7 @@ def _cached_passages(domain: str, path: Path) -> tuple[str, ...]:
 
 def _write_cache(path: Path, texts: tuple[str, ...]) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=1) as out:
-            out.write("\n".join(texts))
-        tmp.replace(path)
+        write_bytes(path, gzip.compress("\n".join(texts).encode("utf-8"), compresslevel=1))
     except OSError as exc:
         log.warning("could not cache passages at %s: %s", path, exc)
 

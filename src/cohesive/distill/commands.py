@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cohesive.config import cli_overrides, dump_config, load_config, parse_overrides
+from cohesive.config import cli_overrides, load_config, parse_overrides
 
 
 def _stage(parser: argparse.ArgumentParser, handler, default_config: str | None) -> None:
@@ -52,7 +52,6 @@ def run_train(args: argparse.Namespace) -> None:
     from cohesive.distill.train import DistillTrainConfig, train_student
 
     config = load_config(DistillTrainConfig, args.config, parse_overrides(args.set))
-    dump_config(config, config.output_dir / "distill_train.yaml")
     print(json.dumps(train_student(config), indent=2))
 
 

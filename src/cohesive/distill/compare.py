@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cohesive.atomic import write_json, write_text, write_with
 from cohesive.config import load_config
 from cohesive.distill.heldout import MlmEvalConfig, evaluate_models
 from cohesive.distill.train import DistillTrainConfig, train_student
@@ -53,9 +54,9 @@ def run_compare(config: DistillCompareConfig) -> dict:
         final = train_student(variant)
         results["variants"][name] = {"final": final, "curve": read_curve(variant.output_dir / "metrics.jsonl")}
     config.results_dir.mkdir(parents=True, exist_ok=True)
-    (config.results_dir / "compare.json").write_text(json.dumps(results, indent=2))
+    write_json(config.results_dir / "compare.json", results)
     plot_curves(results, config.results_dir / "compare.png")
-    (config.results_dir / "compare.md").write_text(results_markdown(results))
+    write_text(config.results_dir / "compare.md", results_markdown(results))
     return results
 
 
@@ -96,7 +97,7 @@ def plot_curves(results: dict, path: Path) -> None:
     axes[1].set_yscale("log")
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 

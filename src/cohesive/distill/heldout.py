@@ -6,12 +6,12 @@ their losses are directly comparable (the convergence curves and the forgetting 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from cohesive.atomic import write_json, write_text
 from cohesive.distill.mlm import mask_tokens, masked_lm_metrics
 
 
@@ -57,10 +57,9 @@ def evaluate_models(config: MlmEvalConfig) -> list[dict]:
     heldout = heldout_set(config.domains, config.per_domain, tokenizer, config.seq_len, config.mask_seed)
     rows = [{"model": name, **masked_lm_metrics(model, heldout.input_ids, heldout.labels)} for name, model in loaded]
     if config.output is not None:
-        config.output.parent.mkdir(parents=True, exist_ok=True)
-        config.output.write_text(json.dumps({"domains": config.domains, "per_domain": config.per_domain,
-                                             "seq_len": config.seq_len, "results": rows}, indent=2))
-        config.output.with_suffix(".md").write_text(results_markdown(rows))
+        write_json(config.output, {"domains": config.domains, "per_domain": config.per_domain,
+                                   "seq_len": config.seq_len, "results": rows})
+        write_text(config.output.with_suffix(".md"), results_markdown(rows))
     return rows
 
 

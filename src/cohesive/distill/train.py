@@ -19,6 +19,8 @@ from torch.nn import functional as F
 from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from cohesive.atomic import write_json, write_text
+from cohesive.config import dump_config
 from cohesive.distill.cache import TEACHER_KEYS, CacheError, TeacherCache, collate_cached
 from cohesive.distill.heldout import heldout_set
 from cohesive.distill.losses import DistillLossConfig, TeacherTargets, dense_targets, distillation_loss, sparse_targets
@@ -29,6 +31,8 @@ from cohesive.errors import CohesiveError
 
 log = logging.getLogger(__name__)
 MODES = ("cached", "online", "mlm")
+
+CONFIG_FILE = "distill_train.yaml"  # the run's options, written beside its outputs
 
 
 @dataclass
@@ -219,7 +223,7 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
     teachers = _online_teachers(config, cache) if config.mode == "online" else []
     _check_subset(config.teacher_subset, len(cache.teacher_names))
     model = route_forward_to_masked_outputs(build_student(config, cache.vocab_size, cache.seq_len))
-    config.output_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(config, config.output_dir / CONFIG_FILE)  # only once the inputs were read
     trainer = DistillTrainer(
         model=model, args=training_arguments(config), train_dataset=cache, data_collator=collate_cached,
         eval_dataset=heldout_set(config.heldout_domains, config.heldout_per_domain, tokenizer, cache.seq_len,
@@ -236,7 +240,7 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(config.output_dir)  # safetensors; no pickled training_args.bin
         tokenizer.save_pretrained(config.output_dir)
-        (config.output_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_json(config.output_dir / "final_metrics.json", metrics)
     _write_digest(trainer.model, config.output_dir, trainer.args.process_index)
     return metrics
 
@@ -262,4 +266,4 @@ def _write_digest(model, output_dir: Path, rank: int) -> None:
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    (output_dir / f"weights_digest.rank{rank}.txt").write_text(digest.hexdigest() + "\n")
+    write_text(output_dir / f"weights_digest.rank{rank}.txt", digest.hexdigest() + "\n")

@@ -14,6 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from cohesive.atomic import write_text, write_with
 from cohesive.errors import WordNetMissingError
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
@@ -86,14 +87,10 @@ def _nltk_copy(source: Path) -> Path:
     for item in source.iterdir():
         copy = target / item.name
         if item.is_file() and (not copy.exists() or copy.stat().st_size != item.stat().st_size):
-            tmp = copy.with_name(copy.name + ".tmp")
-            shutil.copyfile(item, tmp)
-            tmp.replace(copy)
+            write_with(copy, lambda tmp, item=item: shutil.copyfile(item, tmp))
     lexnames = target / "lexnames"
     if not lexnames.exists():
-        tmp = lexnames.with_suffix(".tmp")
-        tmp.write_text("".join(f"{i:02d}\t{name.split()[0]}\t{name.split()[1]}\n" for i, name in enumerate(LEXNAMES)))
-        tmp.replace(lexnames)
+        write_text(lexnames, "".join(f"{i:02d}\t{name.split()[0]}\t{name.split()[1]}\n" for i, name in enumerate(LEXNAMES)))
     return target
 
 

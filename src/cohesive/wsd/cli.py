@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from cohesive.atomic import write_text
+from cohesive.atomic import staged_dir, write_text
 from cohesive.config import cli_overrides, dump_config, load_config
 from cohesive.errors import CohesiveError
+from cohesive.files import check_output_dir, check_output_file, read_text
 from cohesive.wsd.types import OBJECTIVES
 
 if TYPE_CHECKING:  # the scorer loads nltk: imported by the commands that score, not at start-up
@@ -110,14 +111,15 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from cohesive.wsd.baselines import build_baseline
     from cohesive.wsd.evaluate import evaluate_system, results_markdown
 
-    dump_config(config, config.output_dir / "config.yaml")
     lex = lexicon()
     systems = {}
-    for method in config.methods:
-        system = build_baseline(method, lex, semcor_prefix() if method == "mfs" else None)
-        systems[method] = evaluate_system(system.predict, method, config.datasets, config.output_dir)
-    table = results_markdown(systems)
-    write_text(config.output_dir / "results.md", table)
+    with staged_dir(config.output_dir) as staging:
+        for method in config.methods:
+            system = build_baseline(method, lex, semcor_prefix() if method == "mfs" else None)
+            systems[method] = evaluate_system(system.predict, method, config.datasets, staging)
+        table = results_markdown(systems)
+        write_text(staging / "results.md", table)
+        dump_config(config, staging / "config.yaml")
     console.print(f"F1 (%) on the Raganato framework; key files under {config.output_dir}/")
     print(table)
 
@@ -133,7 +135,9 @@ def run_evaluate_model(args: argparse.Namespace) -> None:
     model = Path(args.model) if args.model else default_model()
     output_dir = Path(args.output_dir) if args.output_dir else Path("runs/wsd-eval") / model_name(model)
     dev = None if args.prior_dev.lower() == "none" else args.prior_dev
-    evaluate_model(model, args.datasets or list(DATASET_ORDER), output_dir, dev=dev, save_prior=args.save_prior)
+    check_output_dir(output_dir)
+    with staged_dir(output_dir) as staging:
+        evaluate_model(model, args.datasets or list(DATASET_ORDER), staging, dev=dev, save_prior=args.save_prior)
     console.print(f"F1 (%) on the Raganato framework; key files under {output_dir}/")
     print((output_dir / "results.md").read_text())
 
@@ -161,7 +165,7 @@ def run_predict(args: argparse.Namespace) -> None:
     prefix = wsd_prefix(args.prefix)
     model = Path(args.model) if args.model else default_model()
     output = Path(args.output) if args.output else Path("runs/wsd-keys") / model_name(model) / f"{prefix.name}.key.txt"
-    check_writable(output)
+    check_output_file(output)
     predictions = predict_to_file(load_predictor(model, args.batch_pairs, args.prior_weight), prefix, output)
     console.print(f"{len(predictions)} answers written to {output}")
     if gold_path(prefix).is_file():
@@ -187,22 +191,4 @@ def read_text_argument(args: argparse.Namespace) -> str:
         raise CohesiveError("give the text to tag or --file FILE (one of them)")
     if args.text is not None:
         return args.text
-    path = Path(args.file)
-    if not path.is_file():
-        raise CohesiveError(f"{path}: no such file")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CohesiveError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-
-
-def check_writable(output: Path) -> None:
-    """Fail before any work when `output` cannot be written: a folder, or a folder we cannot create/write."""
-    import os
-
-    if output.is_dir():
-        raise CohesiveError(f"{output} is a folder; give a file name for the key file")
-    folder = output.parent
-    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise CohesiveError(f"cannot write {output}: {existing or folder} is not a writable folder")
+    return read_text(args.file)

@@ -28,7 +28,7 @@ class WsdEvalConfig:
 
     methods: list[str] = field(default_factory=lambda: ["first-sense"])
     datasets: list[str] = field(default_factory=lambda: list(DATASET_ORDER))
-    output_dir: Path = Path("results/wsd")
+    output_dir: Path = Path("runs/wsd-eval/baselines")
 
 
 @dataclass
