@@ -10,7 +10,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from cohesive.corpora.glue import read_split
 from cohesive.errors import CohesiveError
-from cohesive.nlu.finetune import NluConfig, training_arguments
+from cohesive.nlu.finetune import NluConfig, OrderedEvalTrainer, training_arguments
 from cohesive.nlu.pooling import MeanPoolClassifier, mean_pool
 from cohesive.nlu.reference import cosine_similarities, majority_baseline
 from cohesive.nlu.suite import reference_rows
@@ -101,6 +101,21 @@ def test_pooling_and_length_grouping_options(tmp_path):
         NluConfig(threads=0).validate()
     assert training_arguments(NluConfig(), 1, tmp_path).train_sampling_strategy == "group_by_length"
     assert training_arguments(NluConfig(group_by_length=False), 1, tmp_path).train_sampling_strategy == "random"
+
+
+def test_predictions_come_back_in_dataset_order_under_length_grouping(classifier, tokenizer, tmp_path):
+    """transformers 5 length-groups evaluation batches too; scores must still line up with the labels."""
+    from transformers import DataCollatorWithPadding
+
+    texts = ["a", "a much longer sentence with many more tokens in it than the others", "two words",
+             "a sentence of medium length here", "b", "another fairly long sentence about the bank of the river"]
+    rows = [dict(tokenizer(t)) for t in texts]
+    args = training_arguments(NluConfig(eval_batch_size=2), 1, tmp_path)
+    trainer = OrderedEvalTrainer(model=classifier, args=args, data_collator=DataCollatorWithPadding(tokenizer),
+                                 processing_class=tokenizer)
+    with torch.no_grad():
+        expected = torch.cat([classifier(**tokenizer(t, return_tensors="pt")).logits for t in texts]).numpy()
+    np.testing.assert_allclose(trainer.predict(rows).predictions, expected, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import SequentialSampler
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -200,6 +201,15 @@ def _claim(seed_dir: Path, options: dict) -> None:
         path.write_text(json.dumps(options, indent=2))
 
 
+class OrderedEvalTrainer(Trainer):
+    """A Trainer whose predictions come back in dataset order. transformers 5 applies
+    `train_sampling_strategy="group_by_length"` to evaluation as well, which returns predictions
+    in a length-grouped order that no longer lines up with the labels."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        return SequentialSampler(eval_dataset)
+
+
 class _SeedRunner:
     """Reads the task and loads the tokenizer once for all of a model x task's seeds."""
 
@@ -238,7 +248,7 @@ class _SeedRunner:
         set_seed(seed)  # the new classification head is drawn from this seed
         checkpoints = seed_dir / "checkpoints"
         last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        trainer = Trainer(model=self.model(), args=training_arguments(config, seed, checkpoints),
+        trainer = OrderedEvalTrainer(model=self.model(), args=training_arguments(config, seed, checkpoints),
                           train_dataset=self.encode(train), data_collator=DataCollatorWithPadding(self.tokenizer),
                           processing_class=self.tokenizer)
         started = time.monotonic()
