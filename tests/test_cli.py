@@ -155,3 +155,19 @@ def test_every_subcommand_help_shows_its_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["wsd", "predict", "--help"])
     assert "pairs per forward pass (default: 256)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_config_works_from_any_working_directory(capsys, tmp_path, monkeypatch, data_root):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "configs" / "eval.yaml").write_text("methods: [first-sense]\ndatasets: [SE07]\noutput_dir: ../out\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, out, _ = run_cli(capsys, "wsd", "evaluate", "--config", "../configs/eval.yaml")
+    assert code == 0 and "| first-sense | 55.2 |" in out
+    assert (tmp_path / "out" / "first-sense" / "semeval2007.key.txt").is_file()
+    assert list((tmp_path / "elsewhere").iterdir()) == []  # nothing written where the command ran
+    from cohesive.config import load_config
+    from cohesive.wsd.types import WsdEvalConfig
+
+    saved = load_config(WsdEvalConfig, tmp_path / "out" / "config.yaml")  # points at its own folder
+    assert saved.output_dir.resolve() == (tmp_path / "out").resolve()

@@ -1,5 +1,6 @@
 """Stage configs: YAML + flags + `--set` overrides, with clear errors."""
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,42 @@ def test_yaml_then_flags_then_sets(tmp_path):
     config = load_config(Stage, tmp_path / "c.yaml", cli_overrides({"name": None, "out": "o"}, ["steps=30", "dev=null"]))
     assert config == Stage(name="a", dev=None, steps=30, lr=1.0, datasets=["ALL"], out=Path("o"))
     dump_config(config, tmp_path / "again.yaml")
-    assert load_config(Stage, tmp_path / "again.yaml") == config
+    again = load_config(Stage, tmp_path / "again.yaml")
+    assert again.out.absolute() == config.out.absolute() and dataclasses.replace(again, out=config.out) == config
+
+
+@dataclass
+class Located:
+    model: str = "minilm"
+    models: list[str] = field(default_factory=list)
+    out: Path = Path("runs/x")
+    inputs: list[Path] = field(default_factory=list)
+
+
+def test_paths_in_a_config_file_are_relative_to_its_folder(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "c.yaml").write_text(
+        "model: ../runs/lmgc\nmodels: [minilm, bert-base-uncased, mine=../m, ./here]\nout: ../out\ninputs: [a, /abs/b]\n")
+    monkeypatch.chdir(tmp_path / "configs")
+    config = load_config(Located, Path("c.yaml"))
+    assert config.model == "../runs/lmgc" and config.out == Path("../out")  # seen from here, the same places
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Located, Path("configs/c.yaml"))
+    assert config.model == "./runs/lmgc" and config.out == Path("out")
+    assert config.models == ["minilm", "bert-base-uncased", "mine=./m", "./configs/here"]  # hub ids stay as they are
+    assert config.inputs == [Path("configs/a"), Path("/abs/b")]
+
+
+def test_a_dumped_config_reads_the_same_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = Located(model="./runs/lmgc", models=["minilm", "x=./m"], out=Path("out"), inputs=[Path("data/a")])
+    dump_config(config, tmp_path / "runs" / "saved" / "config.yaml")
+    assert "model: ../lmgc" in (tmp_path / "runs" / "saved" / "config.yaml").read_text()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = load_config(Located, tmp_path / "runs" / "saved" / "config.yaml")
+    assert Path(again.model).resolve() == tmp_path / "runs" / "lmgc" and again.out.resolve() == tmp_path / "out"
+    assert again.models[0] == "minilm" and Path(again.models[1].split("=")[1]).resolve() == tmp_path / "m"
 
 
 def test_set_parses_yaml_scalars_and_lists():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from pathlib import Path
@@ -28,7 +29,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: dict[st
     and output folders/files that cannot be written are refused here, before any work."""
     values: dict[str, Any] = {}
     if path is not None:
-        values.update(_read_yaml(Path(path)))
+        values.update(relative_to(Path(path).parent, _read_yaml(Path(path)), cls))
     values.update(overrides or {})
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
@@ -38,6 +39,29 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: dict[st
     config = cls(**{k: _coerce(v, hints[k], k) for k, v in values.items()})
     _check_outputs(config)
     return config
+
+
+def relative_to(folder: Path, values: dict[str, Any], cls: type) -> dict[str, Any]:
+    """Relative paths written in a config file are relative to the file's folder, so a config works
+    from any directory: every value of a path option, and every string value that starts with `./`
+    or `../` (a local model folder among hub ids and `minilm`; `NAME=../path` labels too)."""
+    hints = typing.get_type_hints(cls)
+    return {key: _rebased(folder, value, _is_path(hints.get(key))) for key, value in values.items()}
+
+
+def _is_path(hint: Any) -> bool:
+    return hint is Path or any(_is_path(arg) for arg in typing.get_args(hint))
+
+
+def _rebased(folder: Path, value: Any, is_path: bool) -> Any:
+    if isinstance(value, list):
+        return [_rebased(folder, item, is_path) for item in value]
+    if not isinstance(value, str) or not value:
+        return value
+    label, sep, rest = value.rpartition("=") if not is_path else ("", "", value)
+    if (is_path or rest.startswith(("./", "../"))) and not Path(rest).expanduser().is_absolute():
+        return f"{label}{sep}{_local(os.path.normpath(folder / rest), is_path)}"
+    return value
 
 
 def _check_outputs(config: Any) -> None:
@@ -69,8 +93,30 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def dump_config(config: Any, path: Path) -> None:
-    """Write a config next to the results it produced, so every run can be repeated."""
-    write_text(path, yaml.safe_dump(_plain(dataclasses.asdict(config)), sort_keys=False))
+    """Write a config next to the results it produced, so every run can be repeated; its paths are
+    written relative to the file's folder (as `load_config` reads them), so it works from anywhere."""
+    values = dataclasses.asdict(config)
+    hints = typing.get_type_hints(type(config))
+    folder = Path(path).parent.absolute()
+    rebased = {key: _relocated(value, folder, _is_path(hints.get(key))) for key, value in values.items()}
+    write_text(path, yaml.safe_dump(_plain(rebased), sort_keys=False))
+
+
+def _relocated(value: Any, folder: Path, is_path: bool) -> Any:
+    """The inverse of `_rebased`: a path as seen from `folder`."""
+    if isinstance(value, list):
+        return [_relocated(item, folder, is_path) for item in value]
+    if not isinstance(value, (str, Path)) or not str(value):
+        return value
+    label, sep, rest = ("", "", str(value)) if is_path else str(value).rpartition("=")
+    if is_path or rest.startswith(("./", "../")):
+        return f"{label}{sep}{_local(os.path.relpath(Path(rest).absolute(), folder), is_path)}"
+    return value
+
+
+def _local(path: str, is_path: bool) -> str:
+    """A relative path in a string option keeps a leading `./` so it still reads as a local folder."""
+    return path if is_path or path.startswith(("/", "./", "../")) else f"./{path}"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 FORMAT = "cohesive-teacher-cache"
 VERSION = 1
 MANIFEST = "manifest.json"
+#: The teachers `cohesive teachers build` writes with its defaults (under runs/teachers/).
+DEFAULT_TEACHERS = ("minilm-mlm", "bert-wordnet", "bert-semcor", "bert-gcide")
 MANIFEST_KEYS = ("fingerprint", "teachers", "top_k", "temperature", "vocab_size", "seq_len", "shards")
 SEQUENCE_KEYS = ("input_ids", "attention_mask", "labels")
 TEACHER_KEYS = ("teacher_ids", "teacher_probs", "teacher_tail", "gold_prob", "max_prob", "entropy")
@@ -369,16 +371,16 @@ def collate_cached(items: Sequence[Mapping[str, Tensor]]) -> dict[str, Tensor]:
 class DistillCacheConfig:
     """`cohesive distill cache`: which teachers, over which text, with which masks and k/T."""
 
-    teachers: list[str] = field(default_factory=list)
+    teachers: list[str] = field(default_factory=lambda: [f"runs/teachers/{name}" for name in DEFAULT_TEACHERS])
     domains: list[str] = field(default_factory=lambda: ["wordnet", "semcor", "gcide", "glue"])
-    per_domain: int = 2500
+    per_domain: int = 1500
     seq_len: int = 128
     top_k: int = 32
     temperature: float = 2.0
     mlm_probability: float = 0.15
     mask_seed: int = 0
     cache_dir: Path = Path("runs/distill/cache")
-    shard_size: int = 1024
+    shard_size: int = 512
     batch_size: int = 32
 
 

@@ -8,8 +8,8 @@ import json
 from cohesive.config import cli_overrides, load_config, parse_overrides
 
 
-def _stage(parser: argparse.ArgumentParser, handler, default_config: str | None) -> None:
-    parser.add_argument("--config", default=default_config, help=f"YAML options (default {default_config})")
+def _stage(parser: argparse.ArgumentParser, handler) -> None:
+    parser.add_argument("--config", help="a YAML file of options (e.g. from configs/); without it, the defaults")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     parser.set_defaults(handler=handler)
 
@@ -18,20 +18,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     teachers = commands.add_parser("teachers", help="build the offline teacher MLMs").add_subparsers(
         dest="teachers_command", required=True)
     _stage(teachers.add_parser("build", help="MiniLM with a fitted MLM head + small BERTs per text domain"),
-           run_teachers_build, "configs/teachers.yaml")
+           run_teachers_build)
 
     distill = commands.add_parser("distill", help="multi-teacher MLM distillation").add_subparsers(
         dest="distill_command", required=True)
     _stage(distill.add_parser("cache", help="run every teacher once over the masked corpus; store sparse top-k"),
-           run_cache, "configs/distill_cache.yaml")
+           run_cache)
     _stage(distill.add_parser("train", help="train a student from the cache (or online teachers, or plain MLM)"),
-           run_train, "configs/distill_train.yaml")
+           run_train)
     evaluate = distill.add_parser("evaluate", help="held-out MLM loss/perplexity/top-1 of several models, same masks")
     evaluate.add_argument("--models", nargs="+", metavar="MODEL", help="MLM checkpoints (teachers, students, LMGC models)")
     evaluate.add_argument("--output", help="write JSON (and .md beside it) here")
-    _stage(evaluate, run_evaluate, None)
+    _stage(evaluate, run_evaluate)
     _stage(distill.add_parser("compare", help="MLM only vs best single vs uniform vs confidence-weighted teachers"),
-           run_compare, "configs/distill_compare.yaml")
+           run_compare)
 
 
 def run_teachers_build(args: argparse.Namespace) -> None:

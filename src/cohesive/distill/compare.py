@@ -27,7 +27,7 @@ CURVES = ("eval_loss", "eval_perplexity", "eval_top1")
 class DistillCompareConfig:
     """`cohesive distill compare`: the convergence experiment."""
 
-    train_config: Path = Path("configs/distill_train.yaml")
+    train_config: Path | None = None  # a DistillTrainConfig YAML; None: its defaults
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     output_dir: Path = Path("runs/distill/compare")
     results_dir: Path = Path("results/distill")

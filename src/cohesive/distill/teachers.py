@@ -55,17 +55,17 @@ class TeacherBuildConfig:
     mlm_probability: float = 0.15
     heldout_share: float = 0.02
     # MiniLM: full encoder fine-tuning on the mixed-domain train split
-    minilm_steps: int = 300
+    minilm_steps: int = 90
     minilm_lr: float = 1e-4
     minilm_head_lr: float = 1e-3
-    minilm_texts_per_domain: int | None = 20000
+    minilm_texts_per_domain: int | None = 8000
     # domain teachers: BERT from scratch on one domain's train split
-    domain_steps: int = 400
+    domain_steps: int = 60
     domain_lr: float = 1e-3
     domain_layers: int = 4
     domain_hidden: int = 256
     domain_heads: int = 4
-    domain_texts: int | None = None  # cap on a domain's training passages (None = the whole train split)
+    domain_texts: int | None = 20000  # cap on a domain's training passages (None = the whole train split)
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     # held-out evaluation: fixed masks over each domain's held-out split

@@ -46,7 +46,7 @@ class DistillTrainConfig:
     teacher_subset: list[int] | None = None  # e.g. [0]: distil from the first teacher only
     # student: initialised from a teacher (every other layer) or from a shape
     student_from: str | None = None
-    student_layers: int = 3
+    student_layers: int = 4
     student_hidden: int = 256
     student_heads: int = 4
     # loss (DistilBERT's release values by default)
@@ -60,15 +60,15 @@ class DistillTrainConfig:
     tau: float = 1.0
     # held-out evaluation: mixed-domain texts, fixed masks
     heldout_domains: list[str] = field(default_factory=lambda: ["wordnet", "semcor", "gcide", "glue"])
-    heldout_per_domain: int = 200
+    heldout_per_domain: int = 150
     heldout_mask_seed: int = 1234
     # optimisation
-    max_steps: int = 300
+    max_steps: int = 200
     batch_size: int = 16
     learning_rate: float = 5e-4
     warmup_ratio: float = 0.05
     weight_decay: float = 0.01
-    eval_steps: int = 50
+    eval_steps: int = 40
     save_steps: int = 100
     logging_steps: int = 10
     seed: int = 42

@@ -9,8 +9,8 @@ from pathlib import Path
 from cohesive.config import cli_overrides, dump_config, load_config, parse_overrides
 
 
-def _stage(parser: argparse.ArgumentParser, handler, default_config: str | None) -> None:
-    parser.add_argument("--config", default=default_config, help=f"YAML options (default {default_config})")
+def _stage(parser: argparse.ArgumentParser, handler) -> None:
+    parser.add_argument("--config", help="a YAML file of options (e.g. from configs/); without it, the defaults")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     parser.set_defaults(handler=handler)
 
@@ -19,15 +19,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     paraphrase = commands.add_parser("paraphrase", help="machine-paraphrase detection: corpus, detectors, evaluation")
     stages = paraphrase.add_subparsers(dest="paraphrase_command", required=True)
     _stage(stages.add_parser("build", help="originals per domain + spinner and mask-and-fill paraphrases (JSONL)"),
-           run_build, "configs/paraphrase/build.yaml")
+           run_build)
     train = stages.add_parser("train", help="train one detector on the training cell, threshold on validation")
     train.add_argument("--kind", help="tfidf-lr | tfidf-svm | embed-lr | finetune")
     train.add_argument("--model", help="encoder for embed-lr / finetune (minilm, a folder, a hub id)")
     train.add_argument("--output-dir", help="where the detector is saved")
-    _stage(train, run_train, "configs/paraphrase/train_tfidf_lr.yaml")
+    _stage(train, run_train)
     evaluate = stages.add_parser("evaluate", help="macro-F1 and recall at 1%% FPR per domain x generator cell")
     evaluate.add_argument("--detectors", nargs="+", metavar="DIR", help="trained detector folders")
-    _stage(evaluate, run_evaluate, "configs/paraphrase/evaluate.yaml")
+    _stage(evaluate, run_evaluate)
 
     detect = commands.add_parser("detect", help="score each paragraph of a text file for machine paraphrase")
     detect.add_argument("file", type=Path, help="a UTF-8 text file; paragraphs are separated by blank lines")
