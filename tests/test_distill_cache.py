@@ -12,9 +12,17 @@ import torch
 from transformers import AutoModelForMaskedLM
 
 from cohesive.distill import cache as cache_module
-from cohesive.distill.cache import CacheError, TeacherCache, build_cache, cache_fingerprint, collate_cached
+from cohesive.distill.cache import (
+    CacheError,
+    TeacherCache,
+    build_cache,
+    cache_fingerprint,
+    collate_cached,
+    mixture_summary,
+)
+from cohesive.distill.losses import dense_kd_loss, sparse_kd_loss
 from cohesive.distill.mlm import IGNORE, mask_tokens, masked_lm_outputs
-from cohesive.distill.weighting import confidence_features
+from cohesive.distill.weighting import Mixture, confidence_features
 from cohesive.errors import CohesiveError
 
 OPTIONS = dict(corpus_fingerprint="corpus-v1", top_k=32, temperature=2.0, mlm_probability=0.3, mask_seed=7,
@@ -174,3 +182,66 @@ def test_cache_survives_pickling_for_dataloader_workers(built):
 def test_empty_corpus_and_bad_temperature_are_refused(blocks, tokenizer, teachers, tmp_path, rows, temperature, message):
     with pytest.raises(CacheError, match=message):
         build_cache(blocks[:rows], tokenizer, teachers, tmp_path, corpus_fingerprint="x", temperature=temperature)
+
+
+# --- the mixture layout: one weighted target per position, whatever the number of teachers ----------
+
+
+def _mixture_cache(directory, blocks, tokenizer, teachers, **options):
+    return TeacherCache(build_cache(blocks, tokenizer, teachers, directory, **{**OPTIONS, "mixture": Mixture(), **options})
+                        and directory)
+
+
+def test_mixture_kl_equals_the_per_teacher_kl_at_full_vocabulary(blocks, tokenizer, teachers, tmp_path):
+    """With k = V nothing is truncated: KL(q || student) is the same whether q is mixed at cache time
+    or at training time from the per-teacher cache (up to the caches' float16 rounding)."""
+    vocab, short = teachers[0][1].config.vocab_size, blocks[:2, :12].clone()
+    short[:, -1] = tokenizer.sep_token_id
+    options = {"top_k": vocab, "shard_size": 2}
+    per_teacher = build_cache(short, tokenizer, teachers, tmp_path / "per", **{**OPTIONS, **options})
+    assert per_teacher["layout"] == "per-teacher"
+    each, mixed = _everything(tmp_path / "per"), collate_cached(list(_mixture_cache(tmp_path / "mix", short, tokenizer,
+                                                                                     teachers, **options)))
+    assert mixed["teacher_ids"].shape[1] == 1 and each["teacher_ids"].shape[1] == len(teachers)
+    student = torch.randn(each["teacher_ids"].shape[0], vocab, generator=torch.Generator().manual_seed(3))
+    per_kl = sparse_kd_loss(student, each["teacher_ids"], each["teacher_probs"], each["teacher_tail"],
+                            Mixture().weights(each), 2.0)
+    mixed_kl = sparse_kd_loss(student, mixed["teacher_ids"], mixed["teacher_probs"], mixed["teacher_tail"],
+                              torch.ones(student.shape[0], 1), 2.0)
+    assert mixed_kl.item() == pytest.approx(per_kl.item(), rel=2e-3)
+
+
+def test_mixture_summary_at_k32_is_close_to_the_exact_kl_on_peaked_teachers():
+    """Peaked teachers (each puts most of its mass on 4 of 2,000 ids): the top-32 + tail target's KL
+    is within 0.1% of the exact mixture's KL, and never above it (one bucket asks less than the shape)."""
+    generator = torch.Generator().manual_seed(0)
+    peaks = torch.randint(0, 2000, (64, 3, 4), generator=generator)
+    logits = torch.randn(64, 3, 2000, generator=generator).scatter_add_(
+        -1, peaks, torch.rand(64, 3, 4, generator=generator) * 8 + 16)
+    student = torch.randn(64, 2000, generator=generator).scatter_add_(
+        -1, peaks[:, 0], torch.rand(64, 4, generator=generator) * 8 + 16)
+    summary, weights = mixture_summary(logits, peaks[:, 0, 0], 32, 2.0, Mixture())
+    exact = dense_kd_loss(student, torch.softmax(logits / 2.0, dim=-1), weights, 2.0)
+    truncated = sparse_kd_loss(student, summary["teacher_ids"], summary["teacher_probs"], summary["teacher_tail"],
+                               torch.ones(64, 1), 2.0)
+    assert summary["teacher_tail"].mean() < 0.05 and weights.sum(dim=-1).allclose(torch.ones(64))
+    assert truncated.item() == pytest.approx(exact.item(), rel=1e-3) and truncated.item() <= exact.item()
+
+
+def test_mixture_bytes_per_token_do_not_grow_with_the_number_of_teachers(blocks, tokenizer, teachers, tmp_path):
+    one = _mixture_cache(tmp_path / "one", blocks, tokenizer, teachers[:1])
+    three = _mixture_cache(tmp_path / "three", blocks, tokenizer, teachers)
+    arrays = [sum(s["teacher_bytes"] for s in c.manifest["shards"]) / c.masked_tokens for c in (one, three)]
+    files = [sum(s["bytes"] for s in c.manifest["shards"]) / c.masked_tokens for c in (one, three)]
+    assert arrays == [32 * 2 + 32 * 2 + 2 + 3 * 2] * 2  # ids, probs, tail, features: the same at K = 1 and 3
+    assert files[1] == pytest.approx(files[0], rel=0.02)  # only the shard headers (K mean weights) differ
+    assert three.targets_per_position == 1 and three.teacher_names == [name for name, _ in teachers]
+    assert one.manifest["mixture"]["mean_weights"] == [1.0]
+    assert sum(three.manifest["mixture"]["mean_weights"]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_mixture_weighting_enters_the_fingerprint(blocks, tokenizer, teachers):
+    names = [name for name, _ in teachers]
+    prints = {cache_fingerprint(names, tokenizer, "c", 0, 0.15, 32, 2.0, 24, mixture) for mixture in
+              (None, Mixture(), Mixture(confidence="neg_entropy"), Mixture(tau=0.5))}
+    assert len(prints) == 4

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from transformers import AutoModelForMaskedLM, TrainerCallback
 
@@ -16,6 +17,7 @@ from cohesive.corpora.text import corpus_fingerprint, mixed_texts, tokenize_bloc
 from cohesive.distill.cache import CacheError, build_cache
 from cohesive.distill.teachers import load_teachers
 from cohesive.distill.train import DistillTrainConfig, train_student
+from cohesive.distill.weighting import Mixture
 from cohesive.errors import CohesiveError
 
 
@@ -71,20 +73,40 @@ def test_interrupted_run_resumes_to_the_same_weights_and_loss(cache_dir, tmp_pat
     assert digest(tmp_path / "resumed") == digest(tmp_path / "straight")
 
 
-@pytest.mark.parametrize("changes", [{"mode": "mlm"}, {"mode": "online", "alpha_cos": 1.0},
-                                     {"mode": "online", "kd_positions": "all"},
-                                     {"confidence": "uniform", "teacher_subset": [1]},
-                                     {"confidence": "neg_entropy", "weighting": "softmax"}])
-def test_every_mode_trains(cache_dir, tmp_path, changes):
-    metrics = train_student(tiny_config(cache_dir, tmp_path / "m", max_steps=2, eval_steps=2, save_steps=2, **changes))
-    assert metrics["eval_loss"] > 0
+def _first_train_line(output_dir: Path) -> dict:
+    return next(r for r in map(json.loads, (output_dir / "metrics.jsonl").read_text().splitlines()) if "loss" in r)
+
+
+@pytest.mark.parametrize("changes,check", [
+    ({"mode": "mlm"}, lambda r: "kd" not in r and r["loss"] == pytest.approx(2.0 * r["mlm"], rel=1e-4)),
+    ({"mode": "online", "alpha_cos": 1.0},  # DistilBERT's 5 T^2 KD + 2 MLM + 1 cos, at T = 2
+     lambda r: r["cos"] > 0 and r["loss"] == pytest.approx(5.0 * 4 * r["kd"] + 2.0 * r["mlm"] + r["cos"], rel=1e-4)),
+    ({"confidence": "uniform", "teacher_subset": [1]}, lambda r: r["weight_0"] == 1.0 and "weight_1" not in r),
+])
+def test_every_mode_trains_with_its_own_loss(cache_dir, tmp_path, changes, check):
+    train_student(tiny_config(cache_dir, tmp_path / "m", max_steps=2, eval_steps=2, save_steps=2, **changes))
+    assert check(_first_train_line(tmp_path / "m"))
 
 
 def test_online_students_can_be_initialised_from_a_teacher(cache_dir, tmp_path, tiny_teachers):
-    metrics = train_student(tiny_config(cache_dir, tmp_path / "o", mode="online", student_from=str(tiny_teachers[0]),
-                                        max_steps=2, eval_steps=2, save_steps=2))
-    assert AutoModelForMaskedLM.from_pretrained(tmp_path / "o").config.num_hidden_layers == 1
-    assert metrics["eval_top1"] >= 0
+    train_student(tiny_config(cache_dir, tmp_path / "o", mode="online", student_from=str(tiny_teachers[0]),
+                              max_steps=2, eval_steps=2, save_steps=2))
+    student, teacher = (AutoModelForMaskedLM.from_pretrained(p) for p in (tmp_path / "o", tiny_teachers[0]))
+    assert student.config.num_hidden_layers == 1
+    embeddings = [m.get_input_embeddings().weight.flatten() for m in (student, teacher)]
+    assert torch.nn.functional.cosine_similarity(*embeddings, dim=0) > 0.95  # copied, then 2 small steps
+
+
+def test_a_mixture_cache_trains_with_one_target_and_refuses_teacher_subsets(tmp_path, tiny_teachers, tokenizer):
+    teachers, _ = load_teachers([str(p) for p in tiny_teachers])
+    texts = mixed_texts(["wordnet"], "train", 48)
+    build_cache(tokenize_blocks(texts, tokenizer, 32), tokenizer, teachers, tmp_path / "mix",
+                corpus_fingerprint=corpus_fingerprint(texts), shard_size=16, mixture=Mixture())
+    tokenizer.save_pretrained(tmp_path / "mix" / "tokenizer")
+    train_student(tiny_config(tmp_path / "mix", tmp_path / "s", max_steps=2, eval_steps=2, save_steps=2))
+    assert _first_train_line(tmp_path / "s")["weight_0"] == 1.0
+    with pytest.raises(CohesiveError, match="teacher_subset needs a cache built with layout=per-teacher"):
+        train_student(tiny_config(tmp_path / "mix", tmp_path / "t", teacher_subset=[0]))
 
 
 def test_kd_on_all_positions_counts_unmasked_tokens_but_mlm_only_masked(cache_dir, tmp_path):

@@ -18,14 +18,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from cohesive.distill.mlm import MaskedOutputs
-from cohesive.distill.weighting import (
-    CONFIDENCES,
-    SCHEMES,
-    confidence,
-    confidence_features,
-    mix_probabilities,
-    teacher_weights,
-)
+from cohesive.distill.weighting import Mixture, confidence_features, mix_probabilities
 from cohesive.errors import CohesiveError
 
 _LOG_TINY = math.log(torch.finfo(torch.float32).tiny)
@@ -104,14 +97,13 @@ class DistillLossConfig:
     tau: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.confidence not in CONFIDENCES:
-            raise CohesiveError(f"unknown teacher confidence {self.confidence!r}; choose one of {', '.join(CONFIDENCES)}")
-        if self.weighting not in SCHEMES:
-            raise CohesiveError(f"unknown teacher weighting {self.weighting!r}; choose one of {', '.join(SCHEMES)}")
-        if self.temperature <= 0 or self.tau <= 0:
-            raise CohesiveError(f"temperature and tau must be positive, got {self.temperature} and {self.tau}")
-        if self.weighting == "normalize" and self.confidence == "neg_entropy":
-            raise CohesiveError("confidence 'neg_entropy' is negative: use weighting 'softmax' with it")
+        if self.temperature <= 0:
+            raise CohesiveError(f"temperature must be positive, got {self.temperature}")
+        Mixture(self.confidence, self.weighting, self.tau)  # refuses unknown or inconsistent weighting options
+
+    @property
+    def mixture(self) -> Mixture:
+        return Mixture(self.confidence, self.weighting, self.tau)
 
 
 @dataclass
@@ -126,14 +118,9 @@ class TeacherTargets:
     hidden_weights: Tensor | None = None  # [n, K'] those teachers' weights
 
 
-def _weights(features: Mapping[str, Tensor], config: DistillLossConfig) -> Tensor:
-    conf = confidence(config.confidence, features["gold_prob"], features["max_prob"], features["entropy"])
-    return teacher_weights(conf, config.weighting, config.tau)
-
-
 def sparse_targets(batch: Mapping[str, Tensor], config: DistillLossConfig) -> TeacherTargets:
     """Targets from a `collate_cached` batch (cached top-k at the cache's T: its fingerprint must include config's T)."""
-    return TeacherTargets(weights=_weights(batch, config), probs=batch["teacher_probs"],
+    return TeacherTargets(weights=config.mixture.weights(batch), probs=batch["teacher_probs"],
                           ids=batch["teacher_ids"], tail=batch["teacher_tail"])
 
 
@@ -143,7 +130,7 @@ def dense_targets(teacher_logits: Sequence[Tensor], gold: Tensor, config: Distil
     """Targets from online teachers: K logits [n, V] at the same masked positions, and optionally
     their hidden states [n, H] (None for a teacher whose width differs from the student's)."""
     logits = torch.stack([z.float() for z in teacher_logits], dim=1)
-    weights = _weights(confidence_features(logits, gold.unsqueeze(1).expand(-1, logits.shape[1])), config)
+    weights = config.mixture.weights(confidence_features(logits, gold.unsqueeze(1).expand(-1, logits.shape[1])))
     targets = TeacherTargets(weights=weights, probs=torch.softmax(logits / config.temperature, dim=-1))
     if teacher_hidden is not None:
         keep = [k for k, h in enumerate(teacher_hidden) if h is not None]

@@ -221,7 +221,10 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
                          f"training asks for T={config.temperature}: rebuild the cache or set temperature")
     tokenizer = AutoTokenizer.from_pretrained(config.cache_dir / "tokenizer", trust_remote_code=False)
     teachers = _online_teachers(config, cache) if config.mode == "online" else []
-    _check_subset(config.teacher_subset, len(cache.teacher_names))
+    if config.teacher_subset is not None and cache.layout == "mixture":
+        raise CohesiveError(f"{config.cache_dir} holds one mixed target per position: teacher_subset needs a cache "
+                            "built with layout=per-teacher")
+    _check_subset(config.teacher_subset, cache.targets_per_position)
     model = route_forward_to_masked_outputs(build_student(config, cache.vocab_size, cache.seq_len))
     dump_config(config, config.output_dir / CONFIG_FILE)  # only once the inputs were read
     trainer = DistillTrainer(

@@ -11,6 +11,8 @@ logits at T = 1, so they need no batch statistics and are identical on every dat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -71,6 +73,30 @@ def teacher_weights(conf: Tensor, scheme: str = "softmax", tau: float = 1.0) -> 
         uniform = torch.full_like(conf, 1.0 / conf.shape[-1], dtype=torch.float32)
         return torch.where(total > 0, conf.float() / total.clamp_min(torch.finfo(torch.float32).tiny), uniform)
     raise CohesiveError(f"unknown teacher weighting {scheme!r}; choose one of {', '.join(SCHEMES)}")
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """How teachers are weighted per token: a confidence measure turned into weights by a scheme."""
+
+    confidence: str = "gold"
+    weighting: str = "softmax"
+    tau: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.confidence not in CONFIDENCES:
+            raise CohesiveError(f"unknown teacher confidence {self.confidence!r}; choose one of {', '.join(CONFIDENCES)}")
+        if self.weighting not in SCHEMES:
+            raise CohesiveError(f"unknown teacher weighting {self.weighting!r}; choose one of {', '.join(SCHEMES)}")
+        if self.tau <= 0:
+            raise CohesiveError(f"teacher weighting temperature tau must be positive, got {self.tau}")
+        if self.weighting == "normalize" and self.confidence == "neg_entropy":
+            raise CohesiveError("confidence 'neg_entropy' is negative: use weighting 'softmax' with it")
+
+    def weights(self, features: dict[str, Tensor]) -> Tensor:
+        """w[n, K] from the teachers' confidence features [n, K] (see `confidence_features`)."""
+        conf = confidence(self.confidence, features["gold_prob"], features["max_prob"], features["entropy"])
+        return teacher_weights(conf, self.weighting, self.tau)
 
 
 def mix_probabilities(teacher_probs: Tensor, weights: Tensor) -> Tensor:
