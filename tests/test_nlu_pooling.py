@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoTokenizer
 from cohesive.corpora.glue import read_split
 from cohesive.errors import CohesiveError
 from cohesive.nlu.finetune import NluConfig, OrderedEvalTrainer, training_arguments
-from cohesive.nlu.pooling import MeanPoolClassifier, mean_pool
+from cohesive.nlu.pooling import BiEncoderClassifier, MeanPoolClassifier, PairCollator, mean_pool
 from cohesive.nlu.reference import cosine_similarities, majority_baseline
 from cohesive.nlu.suite import reference_rows
 
@@ -62,6 +62,46 @@ def test_save_and_load_give_identical_logits(classifier, tokenizer, tmp_path):
         assert torch.equal(loaded(**batch).logits, classifier(**batch).logits)
     with pytest.raises(CohesiveError, match="head.json"):
         MeanPoolClassifier.from_pretrained(tmp_path / "missing")
+
+
+def test_bi_encoder_pairs_padded_apart_scored_by_scaled_cosine_and_reloaded(tiny_mlm, tokenizer, tmp_path):
+    torch.manual_seed(0)
+    model = BiEncoderClassifier.from_backbone(str(tiny_mlm), 1, regression=True, label_scale=5.0).eval()
+    first, second = tokenizer(["a bank", "the river"]), tokenizer(["a bank by the river in spring", "water"])
+    rows = [{**{k: first[k][i] for k in first.keys()}, **{f"{k}_b": second[k][i] for k in second.keys()},
+             "labels": float(i)} for i in range(2)]
+    batch = PairCollator(tokenizer)(rows)
+    assert batch["input_ids"].shape[1] < batch["input_ids_b"].shape[1] and batch["labels"].tolist() == [0.0, 1.0]
+    with torch.no_grad():
+        scores = model(**batch).logits[:, 0]
+        u = mean_pool(model.encoder(**tokenizer(["a bank"], return_tensors="pt")).last_hidden_state, torch.ones(1, 4))
+        v = model.encoder(**tokenizer(["a bank by the river in spring"], return_tensors="pt")).last_hidden_state.mean(1)
+    assert scores[0].item() == pytest.approx(5 * torch.nn.functional.cosine_similarity(u, v).item(), abs=1e-5)
+    model.save_pretrained(tmp_path)
+    loaded = MeanPoolClassifier.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, BiEncoderClassifier) and loaded.label_scale == 5.0
+    with torch.no_grad():
+        assert torch.equal(loaded(**batch).logits, model(**batch).logits)
+
+
+def test_bi_encoder_fine_tune_end_to_end_and_old_runs_count_as_cross(tmp_path, tiny_mlm, data_root):
+    import json
+
+    from cohesive.nlu.finetune import finetune, run_dir
+
+    config = NluConfig(model=str(tiny_mlm), task="stsb", output_dir=tmp_path, seeds=[1], max_train_examples=16,
+                       max_steps=1, batch_size=8, pair_encoding="bi")
+    summary = finetune(config)
+    assert set(summary["metrics"]) == {"pearson", "spearman"}
+    options = run_dir(config) / "seed1" / "options.json"
+    assert json.loads(options.read_text())["pair_encoding"] == "bi"
+    recorded = json.loads(options.read_text())
+    del recorded["pair_encoding"]  # a run recorded before the option existed was a cross-encoder
+    options.write_text(json.dumps(recorded))
+    with pytest.raises(CohesiveError, match="pair_encoding: 'cross' -> 'bi'"):
+        finetune(config)
+    with pytest.raises(CohesiveError, match="pooling: mean"):
+        NluConfig(pooling="cls", pair_encoding="bi").validate()
 
 
 def test_zero_shot_cosine_on_real_stsb_rows_matches_a_hand_computation(minilm_path, data_root):

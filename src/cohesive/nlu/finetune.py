@@ -46,7 +46,7 @@ from cohesive.corpora.glue import (
 from cohesive.errors import CohesiveError
 from cohesive.models import check_model, load_pretrained, model_fingerprint
 from cohesive.nlu.metrics import task_metrics
-from cohesive.nlu.pooling import MeanPoolClassifier
+from cohesive.nlu.pooling import BiEncoderClassifier, MeanPoolClassifier, PairCollator
 from cohesive.sampling import seeded_subsample
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,11 @@ RESULT_FILE = "result.json"
 OPTIONS_FILE = "options.json"
 #: Options that change a seed's result: a finished or interrupted seed must have been run with the same.
 RESULT_OPTIONS = ("epochs", "max_steps", "batch_size", "learning_rate", "max_length", "warmup_ratio",
-                  "weight_decay", "max_train_examples", "pooling", "group_by_length")
+                  "weight_decay", "max_train_examples", "pooling", "group_by_length", "pair_encoding")
+#: Options added after runs were recorded, with the value those runs used (a missing key means it).
+ADDED_OPTIONS = {"pair_encoding": "cross"}
 POOLINGS = ("mean", "cls")
+PAIR_ENCODINGS = ("cross", "bi")
 
 
 @dataclass
@@ -78,6 +81,7 @@ class FinetuneOptions:
     save_model: bool = False  # keep each seed's fine-tuned weights in seed<k>/model
     pooling: str = "mean"  # mean: masked mean of the token states; cls: the checkpoint's [CLS] pooler
     group_by_length: bool = True  # batches of similar lengths (less padding, same examples per epoch)
+    pair_encoding: str = "cross"  # sentence pairs: cross (one joint input) or bi (each sentence alone; mean pooling)
     threads: int | None = None  # torch CPU threads (None: torch's default)
 
     def validate(self) -> None:
@@ -89,6 +93,10 @@ class FinetuneOptions:
             raise CohesiveError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.pooling not in POOLINGS:
             raise CohesiveError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.pair_encoding not in PAIR_ENCODINGS:
+            raise CohesiveError(f"pair_encoding must be one of {', '.join(PAIR_ENCODINGS)}, got {self.pair_encoding!r}")
+        if self.pair_encoding == "bi" and self.pooling != "mean":
+            raise CohesiveError("pair_encoding bi encodes each sentence with mean pooling: set pooling: mean")
         if self.threads is not None and self.threads < 1:
             raise CohesiveError(f"threads must be positive or null, got {self.threads}")
         if self.max_train_examples is not None and self.max_train_examples < 1:
@@ -180,8 +188,8 @@ def _check_claim(seed_dir: Path, options: dict) -> None:
     path = seed_dir / OPTIONS_FILE
     if path.is_file():
         recorded = json.loads(path.read_text())
-        changed = [f"{k}: {recorded.get(k)!r} -> {v!r}" for k, v in options.items()
-                   if k != "model_fingerprint" and recorded.get(k) != v]
+        changed = [f"{k}: {recorded.get(k, ADDED_OPTIONS.get(k))!r} -> {v!r}" for k, v in options.items()
+                   if k != "model_fingerprint" and recorded.get(k, ADDED_OPTIONS.get(k)) != v]
         if changed:
             raise CohesiveError(f"{seed_dir} was run with other options ({'; '.join(changed)}): "
                                 "delete it or choose another output_dir")
@@ -221,8 +229,19 @@ class _SeedRunner:
         self.tokenizer = load_pretrained(AutoTokenizer, self.path)
         self.dev = self.encode(self.dev_examples)
 
+    @property
+    def bi_encoder(self) -> bool:
+        """Bi-encoding applies to sentence-pair tasks; single sentences are mean-pooled as they are."""
+        return self.config.pair_encoding == "bi" and len(self.spec.text_columns) == 2
+
     def encode(self, examples: list[GlueExample]) -> list[dict]:
-        """Token ids without padding (the collator pads each batch to its longest row)."""
+        """Token ids without padding (the collator pads each batch to its longest row); a bi-encoder's
+        second sentences are tokenised alone, under `<key>_b`."""
+        if self.bi_encoder:
+            first = self.tokenizer([e.text_a for e in examples], truncation=True, max_length=self.config.max_length)
+            second = self.tokenizer([e.text_b for e in examples], truncation=True, max_length=self.config.max_length)
+            return [{**{c: first[c][i] for c in first.keys()}, **{f"{c}_b": second[c][i] for c in second.keys()},
+                     "labels": e.label} for i, e in enumerate(examples)]
         second = [e.text_b for e in examples] if examples and examples[0].text_b is not None else None
         encoded = self.tokenizer([e.text_a for e in examples], second, truncation=True,
                                  max_length=self.config.max_length)
@@ -232,6 +251,10 @@ class _SeedRunner:
     def model(self):
         """The checkpoint's encoder under a new head: one output for regression (STS-B), else one per label."""
         labels = self.spec.labels
+        if self.bi_encoder:
+            scale = max(abs(e.label) for e in self.train_examples) if labels is None else 1.0
+            return BiEncoderClassifier.from_backbone(self.path, 1 if labels is None else len(labels), labels is None,
+                                                     scale)
         if self.config.pooling == "mean":
             return MeanPoolClassifier.from_backbone(self.path, 1 if labels is None else len(labels), labels is None)
         if labels is None:
@@ -241,6 +264,9 @@ class _SeedRunner:
                     "label2id": {label: i for i, label in enumerate(labels)}}
         return load_pretrained(AutoModelForSequenceClassification, self.path, **head)
 
+    def collator(self):
+        return PairCollator(self.tokenizer) if self.bi_encoder else DataCollatorWithPadding(self.tokenizer)
+
     def run(self, seed: int, seed_dir: Path) -> None:
         """Train (resuming from the newest checkpoint if any), score on dev, write result.json."""
         config = self.config
@@ -249,7 +275,7 @@ class _SeedRunner:
         checkpoints = seed_dir / "checkpoints"
         last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
         trainer = OrderedEvalTrainer(model=self.model(), args=training_arguments(config, seed, checkpoints),
-                          train_dataset=self.encode(train), data_collator=DataCollatorWithPadding(self.tokenizer),
+                          train_dataset=self.encode(train), data_collator=self.collator(),
                           processing_class=self.tokenizer)
         started = time.monotonic()
         output = trainer.train(resume_from_checkpoint=last)
