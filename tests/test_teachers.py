@@ -94,3 +94,30 @@ def test_tiny_domain_teacher_learns_and_reloads(tmp_path, data_root):
     assert build_domain_teacher("glue", cfg) == record  # a finished build is reused, not retrained
     loaded, _ = load_teachers([path, make_tiny_mlm(tmp_path / "other", load_teachers([path])[1])])
     assert len(loaded) == 2
+
+
+def test_an_expert_is_the_general_teacher_fine_tuned_on_its_domain_with_a_heldout_curve(tmp_path, tokenizer, data_root):
+    general = make_tiny_mlm(tmp_path / "minilm-mlm", tokenizer)
+    (general / "teacher.json").write_text(json.dumps({"name": "minilm-mlm", "steps": 0}))
+    cfg = TeacherBuildConfig(output_dir=tmp_path, domain_init="general", seq_len=32, batch_size=8, domain_steps=12,
+                             domain_lr=1e-2, domain_texts=600, eval_texts_per_domain=300, eval_blocks=48, eval_steps=4,
+                             logging_steps=4)
+    record = build_domain_teacher("glue", cfg)
+    assert record["name"] == "expert-glue" and record["kind"] == "expert" and record["base"] == str(general)
+    assert [p["step"] for p in record["curve"]] == [0, 4, 8, 12]
+    assert record["curve"][0]["loss"] == record["heldout_before"]["loss"]  # it starts where the general teacher is
+    assert record["curve"][-1]["loss"] == pytest.approx(record["heldout_after"]["loss"])
+    assert record["heldout_after"]["loss"] < record["heldout_before"]["loss"] - 0.5
+    started = AutoModelForMaskedLM.from_pretrained(general).bert.encoder.layer[0].output.dense.weight
+    tuned = AutoModelForMaskedLM.from_pretrained(tmp_path / "expert-glue").bert.encoder.layer[0].output.dense.weight
+    assert torch.nn.functional.cosine_similarity(started.flatten(), tuned.flatten(), dim=0) > 0.5  # from it, not new
+
+
+def test_experts_need_the_general_teacher(tmp_path):
+    cfg = TeacherBuildConfig(output_dir=tmp_path, domain_init="general", build_minilm=False)
+    with pytest.raises(CohesiveError, match="set build_minilm: true"):
+        cfg.validate()
+    with pytest.raises(CohesiveError, match="no general teacher in"):
+        build_domain_teacher("glue", TeacherBuildConfig(output_dir=tmp_path, domain_init="general"))
+    with pytest.raises(CohesiveError, match="unknown domain_init 'nope'"):
+        TeacherBuildConfig(domain_init="nope").validate()

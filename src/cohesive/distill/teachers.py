@@ -1,9 +1,12 @@
 """Teacher MLMs for multi-teacher distillation: loading, building offline, and held-out evaluation.
 
-Offline, the teachers are a fully fine-tuned MiniLM (its checkpoint ships without an MLM head, and
-fitting the head alone stays near 6% top-1) and small BERTs trained from scratch on one text domain
-each. They share MiniLM's vocabulary, so their distributions can be mixed token by token, and their
-different training domains give the distillation genuinely different opinions to weight.
+Offline, the teachers are a general teacher, MiniLM with a new MLM head and its whole encoder
+fine-tuned on mixed-domain text (its checkpoint ships without an MLM head, and fitting the head alone
+stays near 6% top-1), and one teacher per text domain: either an expert (`domain_init: general`, the
+general teacher fine-tuned further on that domain only, best on it and worse elsewhere: where
+per-token weighting should matter) or a small BERT trained from scratch on it (`scratch`). All share
+MiniLM's vocabulary, so their distributions can be mixed token by token. The general teacher's
+held-out curve (`eval_steps`) shows whether its budget was long enough.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from cohesive.models import require_safetensors
 
 log = logging.getLogger(__name__)
 MINILM_NAME = "minilm-mlm"
+DOMAIN_INITS = ("scratch", "general")
 MANIFEST = "teachers.json"
 BUILD_INFO = "teacher.json"
 
@@ -59,7 +63,10 @@ class TeacherBuildConfig:
     minilm_lr: float = 1e-4
     minilm_head_lr: float = 1e-3
     minilm_texts_per_domain: int | None = 8000
-    # domain teachers: BERT from scratch on one domain's train split
+    # held-out loss/top-1 of every teacher every `eval_steps` training steps (0: only before and after)
+    eval_steps: int = 0
+    # domain teachers: "general" = experts fine-tuned from the general teacher, "scratch" = small BERTs
+    domain_init: str = "scratch"
     domain_steps: int = 60
     domain_lr: float = 1e-3
     domain_layers: int = 4
@@ -75,6 +82,14 @@ class TeacherBuildConfig:
     logging_steps: int = 10
     seed: int = 0
     rebuild: bool = False  # retrain teachers whose folder already holds a finished build
+
+    def validate(self) -> None:
+        if self.domain_init not in DOMAIN_INITS:
+            raise CohesiveError(f"unknown domain_init {self.domain_init!r}; choose one of {', '.join(DOMAIN_INITS)}")
+        if self.domain_init == "general" and self.domains and not self.build_minilm:
+            raise CohesiveError("domain_init=general fine-tunes the general teacher: set build_minilm: true")
+        if self.eval_steps < 0:
+            raise CohesiveError(f"eval_steps must be >= 0, got {self.eval_steps}")
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -190,6 +205,23 @@ class LossLogger(TrainerCallback):
             log.info("%s step %d/%d: %s", self.name, state.global_step, state.max_steps, shown)
 
 
+class HeldoutCurve(TrainerCallback):
+    """Held-out loss and top-1 (fixed masks) every `every` steps: the curve that says whether a
+    teacher's budget was long enough (its top-1 no longer rising fast)."""
+
+    def __init__(self, model: PreTrainedModel, blocks: torch.Tensor, tokenizer, cfg: TeacherBuildConfig, every: int):
+        self.model, self.blocks, self.tokenizer, self.cfg, self.every = model, blocks, tokenizer, cfg, every
+        self.points: list[dict] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.every == 0 or state.global_step == state.max_steps:
+            was_training = self.model.training
+            metrics = evaluate_mlm(self.model.eval(), self.blocks, self.tokenizer, self.cfg.eval_seed,
+                                   self.cfg.mlm_probability)
+            self.model.train(was_training)
+            self.points.append({"step": state.global_step, "loss": metrics["loss"], "top1": metrics["top1"]})
+
+
 class QuietProgress(ProgressCallback):
     """Trainer's progress bar without its copy of the log lines (LossLogger has them)."""
 
@@ -211,7 +243,7 @@ def param_groups(model: PreTrainedModel, lr: float, head_lr: float, weight_decay
 
 
 def train_mlm(model: PreTrainedModel, blocks: torch.Tensor, tokenizer, output_dir: Path, steps: int, lr: float,
-              head_lr: float, cfg: TeacherBuildConfig, name: str) -> None:
+              head_lr: float, cfg: TeacherBuildConfig, name: str, callbacks: Sequence[TrainerCallback] = ()) -> None:
     """MLM training with HF Trainer: dynamic masking, linear warm-up/decay, masked-position logits only."""
     optimizer = torch.optim.AdamW(param_groups(model, lr, head_lr, cfg.weight_decay))
     schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * steps), steps)
@@ -224,7 +256,7 @@ def train_mlm(model: PreTrainedModel, blocks: torch.Tensor, tokenizer, output_di
     trainer = MaskedLMTrainer(model=route_forward_to_masked_outputs(model), args=args,
                               train_dataset=BlockDataset(blocks),
                               data_collator=MaskingCollator(tokenizer, cfg.mlm_probability, cfg.seed),
-                              optimizers=(optimizer, schedule), callbacks=[LossLogger(name)])
+                              optimizers=(optimizer, schedule), callbacks=[LossLogger(name), *callbacks])
     trainer.remove_callback(PrinterCallback)  # LossLogger reports the same lines through logging
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(QuietProgress())
@@ -254,8 +286,9 @@ def _train_and_save(model: PreTrainedModel, tokenizer, train_texts: list[str], e
     log.info("%s: %d training blocks of %d tokens, %d steps of %d", info["name"], len(blocks), cfg.seq_len, steps,
              cfg.batch_size)
     before = evaluate_mlm(model, eval_blocks, tokenizer, cfg.eval_seed, cfg.mlm_probability)
+    curve = [HeldoutCurve(model, eval_blocks, tokenizer, cfg, cfg.eval_steps)] if cfg.eval_steps else []
     started = time.monotonic()
-    train_mlm(model, blocks, tokenizer, path, steps, lr, head_lr, cfg, info["name"])
+    train_mlm(model, blocks, tokenizer, path, steps, lr, head_lr, cfg, info["name"], curve)
     seconds = time.monotonic() - started
     after = evaluate_mlm(model, eval_blocks, tokenizer, cfg.eval_seed, cfg.mlm_probability)
     model.save_pretrained(path)
@@ -264,7 +297,8 @@ def _train_and_save(model: PreTrainedModel, tokenizer, train_texts: list[str], e
               "train_passages": len(train_texts), "train_blocks": len(blocks),
               "train_fingerprint": corpus_fingerprint(train_texts), "train_seconds": round(seconds, 1),
               "tokens_per_second": round(steps * cfg.batch_size * cfg.seq_len / max(seconds, 1e-9)),
-              "heldout_before": before, "heldout_after": after}
+              "heldout_before": before, "heldout_after": after,
+              "curve": [{"step": 0, "loss": before["loss"], "top1": before["top1"]}, *curve[0].points] if curve else []}
     write_json(path / BUILD_INFO, record)
     log.info("%s: held-out loss %.3f -> %.3f, top-1 %.1f%% -> %.1f%% (%.0f s)", info["name"], before["loss"],
              after["loss"], 100 * before["top1"], 100 * after["top1"], seconds)
@@ -295,9 +329,35 @@ def build_minilm_teacher(cfg: TeacherBuildConfig) -> dict:
                            cfg.minilm_head_lr, cfg, info)
 
 
+def domain_teacher_name(domain: str, cfg: TeacherBuildConfig) -> str:
+    return f"expert-{domain}" if cfg.domain_init == "general" else f"bert-{domain}"
+
+
 def build_domain_teacher(domain: str, cfg: TeacherBuildConfig) -> dict:
+    """One domain's teacher: an expert fine-tuned from the general teacher, or a BERT from scratch."""
+    return build_expert_teacher(domain, cfg) if cfg.domain_init == "general" else build_scratch_teacher(domain, cfg)
+
+
+def build_expert_teacher(domain: str, cfg: TeacherBuildConfig) -> dict:
+    """The general teacher (already built) fine-tuned further on one domain's train split, head included."""
+    path = Path(cfg.output_dir) / domain_teacher_name(domain, cfg)
+    if (done := _finished(path, cfg.domain_steps, cfg)) is not None:
+        return done
+    general = Path(cfg.output_dir) / MINILM_NAME
+    if not (general / BUILD_INFO).is_file():
+        raise CohesiveError(f"no general teacher in {general}: build it first (build_minilm: true)")
+    tokenizer = AutoTokenizer.from_pretrained(general, trust_remote_code=False)
+    torch.manual_seed(cfg.seed)
+    model = BertForMaskedLM.from_pretrained(general)
+    train = domain_split(domain, "train", cfg.heldout_share, cfg.domain_texts)
+    info = {"name": path.name, "kind": "expert", "base": str(general), "domains": [domain]}
+    return _train_and_save(model, tokenizer, train, heldout_blocks(domain, tokenizer, cfg), path, cfg.domain_steps,
+                           cfg.domain_lr, cfg.domain_lr, cfg, info)
+
+
+def build_scratch_teacher(domain: str, cfg: TeacherBuildConfig) -> dict:
     """A BERT trained from scratch on one domain (MiniLM's tokenizer and vocabulary)."""
-    path = Path(cfg.output_dir) / f"bert-{domain}"
+    path = Path(cfg.output_dir) / domain_teacher_name(domain, cfg)
     if (done := _finished(path, cfg.domain_steps, cfg)) is not None:
         return done
     tokenizer = AutoTokenizer.from_pretrained(minilm_path(cfg), trust_remote_code=False)
@@ -324,6 +384,7 @@ def evaluate_teachers(records: list[dict], cfg: TeacherBuildConfig) -> dict[str,
 
 def build_teachers(cfg: TeacherBuildConfig) -> dict:
     """Build every configured teacher, evaluate all of them on each domain, write `teachers.json`."""
+    cfg.validate()
     output = Path(cfg.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     records = [build_minilm_teacher(cfg)] if cfg.build_minilm else []
