@@ -36,12 +36,14 @@ class Located:
     models: list[str] = field(default_factory=list)
     out: Path = Path("runs/x")
     inputs: list[Path] = field(default_factory=list)
+    nested: dict = field(default_factory=dict)
 
 
 def test_paths_in_a_config_file_are_relative_to_its_folder(tmp_path, monkeypatch):
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "c.yaml").write_text(
-        "model: ../runs/lmgc\nmodels: [minilm, bert-base-uncased, mine=../m, ./here]\nout: ../out\ninputs: [a, /abs/b]\n")
+        "model: ../runs/lmgc\nmodels: [minilm, bert-base-uncased, mine=../m, ./here]\nout: ../out\ninputs: [a, /abs/b]\n"
+        "nested: {s: {student_from: ../t, name: x}}\n")
     monkeypatch.chdir(tmp_path / "configs")
     config = load_config(Located, Path("c.yaml"))
     assert config.model == "../runs/lmgc" and config.out == Path("../out")  # seen from here, the same places
@@ -50,6 +52,7 @@ def test_paths_in_a_config_file_are_relative_to_its_folder(tmp_path, monkeypatch
     assert config.model == "./runs/lmgc" and config.out == Path("out")
     assert config.models == ["minilm", "bert-base-uncased", "mine=./m", "./configs/here"]  # hub ids stay as they are
     assert config.inputs == [Path("configs/a"), Path("/abs/b")]
+    assert config.nested == {"s": {"student_from": "./t", "name": "x"}}
 
 
 def test_a_dumped_config_reads_the_same_from_any_folder(tmp_path, monkeypatch):

@@ -167,3 +167,39 @@ def test_curve_keeps_the_last_line_per_step_after_a_resume(tmp_path):
              {"step": 6, "eval_loss": 7.0, "eval_perplexity": 1.0, "eval_top1": 0.3}]  # re-logged after resume
     (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines))
     assert [(p["step"], p["eval_loss"]) for p in read_curve(tmp_path / "metrics.jsonl")] == [(3, 9.0), (6, 7.0)]
+
+
+def test_compare_summarises_seeds_and_repeats_a_seed_exactly(cache_dir, tmp_path):
+    import statistics
+
+    from cohesive.distill.compare import DistillCompareConfig, run_compare
+
+    dump_config(tiny_config(cache_dir, tmp_path / "unused", max_steps=4, eval_steps=2, save_steps=4),
+                tmp_path / "train.yaml")
+    compare = DistillCompareConfig(train_config=tmp_path / "train.yaml", variants=["mlm", "single"], seeds=[1, 2],
+                                   students={"tiny": {}}, output_dir=tmp_path / "a", results_dir=tmp_path / "r",
+                                   results_name="claim")
+    results = run_compare(compare)
+    saved = json.loads((tmp_path / "r" / "claim.json").read_text())
+    assert saved["max_steps"] == 4 and (tmp_path / "r" / "claim.png").is_file()
+    mlm = saved["students"]["tiny"]["mlm"]
+    finals = [run["final"]["eval_loss"] for run in mlm["runs"]]
+    assert mlm["seeds"] == [1, 2] and finals[0] != finals[1]  # the seed changes the data order
+    assert mlm["final_loss_mean"] == pytest.approx(statistics.fmean(finals))
+    assert mlm["final_loss_std"] == pytest.approx(statistics.stdev(finals))
+    single = saved["students"]["tiny"]["single"]
+    assert single["steps_to_single_final"] == next(p["step"] for p in single["curve"]
+                                                   if p["eval_loss_mean"] <= single["final_loss_mean"])
+    assert results["students"]["tiny"]["mlm"]["curve"] == mlm["curve"]
+    again = run_compare(DistillCompareConfig(train_config=tmp_path / "train.yaml", variants=["mlm"], seeds=[1],
+                                             students={"tiny": {}}, output_dir=tmp_path / "b",
+                                             results_dir=tmp_path / "r2"))
+    assert again["students"]["tiny"]["mlm"]["runs"][0]["curve"] == mlm["runs"][0]["curve"]  # same seed, same curve
+    assert again["students"]["tiny"]["mlm"]["steps_to_single_final"] is None  # no single-teacher arm ran
+
+
+def test_compare_refuses_unknown_students_options(tmp_path):
+    from cohesive.distill.compare import DistillCompareConfig
+
+    with pytest.raises(CohesiveError, match="student 'x': unknown DistillTrainConfig option"):
+        DistillCompareConfig(students={"x": {"layers": 2}}).validate()

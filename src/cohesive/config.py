@@ -56,6 +56,8 @@ def _is_path(hint: Any) -> bool:
 def _rebased(folder: Path, value: Any, is_path: bool) -> Any:
     if isinstance(value, list):
         return [_rebased(folder, item, is_path) for item in value]
+    if isinstance(value, dict):  # nested options (e.g. per-student overrides): strings by the ./ ../ rule
+        return {key: _rebased(folder, item, False) for key, item in value.items()}
     if not isinstance(value, str) or not value:
         return value
     label, sep, rest = value.rpartition("=") if not is_path else ("", "", value)
@@ -106,6 +108,8 @@ def _relocated(value: Any, folder: Path, is_path: bool) -> Any:
     """The inverse of `_rebased`: a path as seen from `folder`."""
     if isinstance(value, list):
         return [_relocated(item, folder, is_path) for item in value]
+    if isinstance(value, dict):
+        return {key: _relocated(item, folder, False) for key, item in value.items()}
     if not isinstance(value, (str, Path)) or not str(value):
         return value
     label, sep, rest = ("", "", str(value)) if is_path else str(value).rpartition("=")

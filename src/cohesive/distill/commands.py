@@ -70,4 +70,4 @@ def run_compare(args: argparse.Namespace) -> None:
     config = load_config(DistillCompareConfig, args.config, parse_overrides(args.set))
     results = compare(config)
     print(results_markdown(results))
-    print(f"curves: {config.results_dir / 'compare.png'}")
+    print(f"curves: {config.results_dir / (config.results_name + '.png')}")

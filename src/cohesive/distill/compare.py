@@ -1,12 +1,16 @@
-"""Same student, same budget, four targets: MLM only, best single teacher, uniform and
-confidence-weighted multi-teacher mixtures. Writes held-out curves as JSON and PNG."""
+"""The distillation claim, measured: same students, same budget, same data order and masks per
+seed, several targets (MLM only, best single teacher, uniform, confidence-weighted by the gold
+token's probability or by negative entropy), several seeds. Writes mean +/- std held-out curves
+(JSON, PNG) and, per student and arm, the steps needed to reach the single-teacher arm's final loss."""
 
 from __future__ import annotations
 
 import copy
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cohesive.atomic import write_json, write_text, write_with
 from cohesive.config import load_config
@@ -19,6 +23,7 @@ VARIANTS = {
     "single": {"mode": "cached", "confidence": "uniform"},  # teacher_subset filled with the best teacher
     "uniform": {"mode": "cached", "confidence": "uniform"},
     "weighted": {"mode": "cached"},  # the train config's confidence (default: gold-token probability)
+    "neg-entropy": {"mode": "cached", "confidence": "neg_entropy", "weighting": "softmax"},
 }
 CURVES = ("eval_loss", "eval_perplexity", "eval_top1")
 
@@ -28,36 +33,92 @@ class DistillCompareConfig:
     """`cohesive distill compare`: the convergence experiment."""
 
     train_config: Path | None = None  # a DistillTrainConfig YAML; None: its defaults
-    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
+    variants: list[str] = field(default_factory=lambda: ["mlm", "single", "uniform", "weighted"])
+    # student name -> DistillTrainConfig options that make it (e.g. {student_from: ../runs/teachers/minilm-mlm})
+    students: dict[str, dict[str, Any]] = field(default_factory=lambda: {"student": {}})
+    seeds: list[int] = field(default_factory=lambda: [42])
     output_dir: Path = Path("runs/distill/compare")
-    results_dir: Path = Path("results/distill")
+    results_dir: Path = Path("runs/distill/compare-results")
+    results_name: str = "compare"  # <results_dir>/<name>.{json,md,png}
     max_steps: int | None = None
     eval_steps: int | None = None
 
+    def validate(self) -> None:
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise CohesiveError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+        if not self.seeds or not self.students:
+            raise CohesiveError("give at least one seed and one student")
+        known = set(DistillTrainConfig.__dataclass_fields__)
+        for name, options in self.students.items():
+            bad = sorted(set(options or {}) - known)
+            if bad:
+                raise CohesiveError(f"student {name!r}: unknown DistillTrainConfig option(s) {', '.join(bad)}")
+
 
 def run_compare(config: DistillCompareConfig) -> dict:
-    unknown = [v for v in config.variants if v not in VARIANTS]
-    if unknown:
-        raise CohesiveError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    """Train every student x arm x seed (each resumes where it stopped), then summarise."""
+    config.validate()
     budget = {"max_steps": config.max_steps, "eval_steps": config.eval_steps}
     base = load_config(DistillTrainConfig, config.train_config, {k: v for k, v in budget.items() if v is not None})
     teachers = rank_teachers(base) if "single" in config.variants else []
-    results = {"teachers": teachers, "budget": {"max_steps": base.max_steps, "batch_size": base.batch_size},
-               "variants": {}}
-    for name in config.variants:
-        variant = copy.deepcopy(base)
-        for key, value in VARIANTS[name].items():
-            setattr(variant, key, value)
-        if name == "single":
-            variant.teacher_subset = [teachers[0]["index"]]
-        variant.output_dir = config.output_dir / name
-        final = train_student(variant)
-        results["variants"][name] = {"final": final, "curve": read_curve(variant.output_dir / "metrics.jsonl")}
-    config.results_dir.mkdir(parents=True, exist_ok=True)
-    write_json(config.results_dir / "compare.json", results)
-    plot_curves(results, config.results_dir / "compare.png")
-    write_text(config.results_dir / "compare.md", results_markdown(results))
+    results = {"max_steps": base.max_steps, "batch_size": base.batch_size, "seeds": list(config.seeds),
+               "teachers": teachers, "students": {}}
+    for student, options in config.students.items():
+        arms = {}
+        for name in config.variants:
+            runs = [train_arm(base, student, options or {}, name, seed, teachers, config.output_dir)
+                    for seed in config.seeds]
+            arms[name] = summarise_arm(runs)
+        results["students"][student] = with_steps_to_single(arms)
+    write_results(results, config.results_dir, config.results_name)
     return results
+
+
+def train_arm(base: DistillTrainConfig, student: str, options: dict, arm: str, seed: int, teachers: list[dict],
+              output_dir: Path) -> dict:
+    """One student x arm x seed: the same data order and masks as every other arm with this seed."""
+    variant = copy.deepcopy(base)
+    for key, value in {**options, **VARIANTS[arm], "seed": seed}.items():
+        setattr(variant, key, value)
+    if arm == "single":
+        variant.teacher_subset = [teachers[0]["index"]]
+    variant.output_dir = output_dir / student / arm / f"seed{seed}"
+    final = train_student(variant)
+    return {"seed": seed, "final": final, "curve": read_curve(variant.output_dir / "metrics.jsonl")}
+
+
+def summarise_arm(runs: list[dict]) -> dict:
+    """Mean and std over seeds, per evaluated step and at the end (std 0 for one seed)."""
+    steps = sorted(set.intersection(*({p["step"] for p in run["curve"]} for run in runs)))
+    by_step = [{p["step"]: p for p in run["curve"]} for run in runs]
+    curve = [{"step": step, **{f"{m}_{s}": v for m in CURVES for s, v in _spread([r[step][m] for r in by_step]).items()}}
+             for step in steps]
+    losses = [run["final"]["eval_loss"] for run in runs]
+    spread = _spread(losses)
+    return {"seeds": [run["seed"] for run in runs], "final_loss_mean": spread["mean"], "final_loss_std": spread["std"],
+            "final_top1_mean": statistics.fmean(run["final"]["eval_top1"] for run in runs),
+            "curve": curve, "runs": runs}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def with_steps_to_single(arms: dict[str, dict]) -> dict[str, dict]:
+    """Each arm's first evaluated step whose mean held-out loss is at or below the single-teacher
+    arm's final mean loss (None if it never gets there, or when no single-teacher arm ran)."""
+    target = arms["single"]["final_loss_mean"] if "single" in arms else None
+    for arm in arms.values():
+        reached = [p["step"] for p in arm["curve"] if target is not None and p["eval_loss_mean"] <= target]
+        arm["steps_to_single_final"] = reached[0] if reached else None
+    return arms
+
+
+def write_results(results: dict, directory: Path, name: str) -> None:
+    write_json(directory / f"{name}.json", results)
+    plot_curves(results, directory / f"{name}.png")
+    write_text(directory / f"{name}.md", results_markdown(results))
 
 
 def rank_teachers(config: DistillTrainConfig) -> list[dict]:
@@ -80,30 +141,42 @@ def read_curve(path: Path) -> list[dict]:
 
 
 def plot_curves(results: dict, path: Path) -> None:
+    """One row per student, one column per metric: mean over seeds with a +/- std band per arm."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(CURVES), figsize=(5 * len(CURVES), 4))
-    for name, variant in results["variants"].items():
-        steps = [p["step"] for p in variant["curve"]]
-        for axis, metric in zip(axes, CURVES):
-            axis.plot(steps, [p[metric] for p in variant["curve"]], marker="o", label=name)
-    for axis, metric in zip(axes, CURVES):
-        axis.set_xlabel("training step")
-        axis.set_title(f"held-out MLM {metric.removeprefix('eval_')} (mixed domains)")
-        axis.grid(alpha=0.3)
-    axes[1].set_yscale("log")
-    axes[0].legend()
+    students = results["students"]
+    fig, axes = plt.subplots(len(students), len(CURVES), figsize=(5 * len(CURVES), 4 * len(students)), squeeze=False)
+    for row, (student, arms) in zip(axes, students.items()):
+        for name, arm in arms.items():
+            steps = [p["step"] for p in arm["curve"]]
+            for axis, metric in zip(row, CURVES):
+                mean = [p[f"{metric}_mean"] for p in arm["curve"]]
+                std = [p[f"{metric}_std"] for p in arm["curve"]]
+                line, = axis.plot(steps, mean, marker="o", label=name)
+                axis.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                                  color=line.get_color(), alpha=0.15)
+        for axis, metric in zip(row, CURVES):
+            axis.set_xlabel("training step")
+            axis.set_title(f"{student}: held-out {metric.removeprefix('eval_')} ({len(results['seeds'])} seeds)")
+            axis.grid(alpha=0.3)
+        row[1].set_yscale("log")
+        row[0].legend()
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 
 def results_markdown(results: dict) -> str:
-    lines = ["| target | held-out MLM loss | perplexity | top-1 acc. |", "|---|---|---|---|"]
-    for name, variant in results["variants"].items():
-        f = variant["final"]
-        lines.append(f"| {name} | {f['eval_loss']:.3f} | {f['eval_perplexity']:.1f} | {100 * f['eval_top1']:.1f}% |")
+    lines = [f"{results['max_steps']} steps of {results['batch_size']} sequences; mean +/- std over seeds "
+             f"{', '.join(map(str, results['seeds']))}.", "",
+             "| student | target | held-out MLM loss | top-1 acc. | steps to the single teacher's final loss |",
+             "|---|---|---|---|---|"]
+    for student, arms in results["students"].items():
+        for name, arm in arms.items():
+            reached = "never" if arm["steps_to_single_final"] is None else str(arm["steps_to_single_final"])
+            lines.append(f"| {student} | {name} | {arm['final_loss_mean']:.3f} +/- {arm['final_loss_std']:.3f} | "
+                         f"{100 * arm['final_top1_mean']:.1f}% | {reached} |")
     return "\n".join(lines) + "\n"
