@@ -14,7 +14,7 @@ WSD_LAYERS = ["scorer", "tagger", "types", "baselines", "data", "modeling", "glo
               "evaluate", "train", "disambiguate", "cli"]
 #: Sub-packages and top modules of `cohesive`, lowest first (same rule).
 PACKAGE_LAYERS = ["errors", "atomic", "paths", "sampling", "config", "models", "pretrained", "lexicon", "corpora",
-                  "distill", "wsd", "nlu", "paraphrase", "serve", "cli", "__init__"]
+                  "distill", "wsd", "nlu", "paraphrase", "serve", "pipeline", "cli", "__init__"]
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cohesive.distill import commands as distill_commands
     from cohesive.nlu import commands as nlu_commands
     from cohesive.paraphrase import commands as paraphrase_commands
+    from cohesive.pipeline import commands as pipeline_commands
     from cohesive.serve import commands as serve_commands
     from cohesive.wsd import cli as wsd_commands
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     nlu_commands.register(commands)
     paraphrase_commands.register(commands)
     serve_commands.register(commands)
+    pipeline_commands.register(commands)
     return parser
 
 
