@@ -19,17 +19,7 @@ COHESIVE := $(VENV)/bin/cohesive
 quickstart: install wordnet gcide data
 	$(COHESIVE) wsd tag "She deposited her salary at the bank, then sat on the bank of the river."
 	$(COHESIVE) wsd evaluate --datasets SE07 ALL --output-dir results/quickstart/wsd-shipped
-	$(COHESIVE) wsd evaluate --config configs/wsd_baselines.yaml --set output_dir=results/quickstart/wsd-baselines
-	$(COHESIVE) teachers build --config configs/quickstart/teachers.yaml
-	$(COHESIVE) distill cache --config configs/quickstart/distill_cache.yaml
-	$(COHESIVE) distill compare --config configs/quickstart/distill_compare.yaml
-	$(COHESIVE) wsd train --config configs/lmgc_quick.yaml
-	$(COHESIVE) nlu suite --config configs/quickstart/nlu.yaml
-	$(COHESIVE) paraphrase build --config configs/quickstart/paraphrase_build.yaml
-	$(COHESIVE) paraphrase train --config configs/quickstart/paraphrase_train_tfidf_lr.yaml
-	$(COHESIVE) paraphrase train --config configs/quickstart/paraphrase_train_finetune.yaml
-	$(COHESIVE) paraphrase train --config configs/quickstart/paraphrase_train_word.yaml
-	$(COHESIVE) paraphrase evaluate --config configs/quickstart/paraphrase_evaluate.yaml
+	$(COHESIVE) run --config configs/cohesive_quick.yaml
 	$(COHESIVE) detect examples/sample_document.txt --html results/quickstart/sample_document.html
 
 test: install wordnet gcide chromium data lint

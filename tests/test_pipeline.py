@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, assert_one_line_error, make_tiny_mlm, run_cli, write_mini_semcor
 
 from cohesive.errors import CohesiveError
-from cohesive.pipeline.graph import MANIFEST, PENDING, Stage, execute, plan, planned
+from cohesive.pipeline.graph import MANIFEST, PENDING, Stage, changes, execute, plan, planned
 from cohesive.pipeline.stages import build_stages, load_pipeline
 
 QUICK = REPO / "configs" / "cohesive_quick.yaml"
@@ -88,6 +88,14 @@ def test_an_interrupted_stage_resumes_in_its_folder_and_a_changed_one_starts_cle
     assert plan(fake_table(tmp_path, {"b": 5}), tmp_path)[1].why == "not run yet"
     execute(fake_table(tmp_path, {"b": 5}), tmp_path, echo=lambda _: None)
     assert not (tmp_path / "b" / "checkpoint").exists()  # another config: no resuming from its checkpoints
+
+
+def test_an_option_added_to_the_code_since_counts_only_off_its_default():
+    before = {"config": {"steps": 4, "gone": 1}, "inputs": {"a": "sha256:1"}}
+    now = {"config": {"steps": 4, "new": 0}, "inputs": {"a": "sha256:1"}}
+    assert changes(before, now, {"new": 0}) == ""
+    assert changes(before, {**now, "config": {"steps": 4, "new": 2}}, {"new": 0}) == "config changed: new"
+    assert changes(before, {**now, "inputs": {"a": "sha256:2"}}, {"new": 0}) == "input a changed"
 
 
 def test_force_and_only(tmp_path):

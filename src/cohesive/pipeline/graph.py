@@ -87,13 +87,27 @@ def _read(path: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
-def changes(before: dict, now: dict) -> str:
-    """Why a finished stage is stale, in words: the options and inputs that differ."""
-    options = sorted(k for k in {*before["config"], *now["config"]} if before["config"].get(k) != now["config"].get(k))
+def changes(before: dict, now: dict, defaults: dict) -> str:
+    """Why a finished stage is stale, in words: the options and inputs that differ. An option the
+    manifest lacks (added to the code since) counts only when it is not at its default, so an
+    upgrade does not redo every stage; an option that no longer exists does not count."""
+    def differs(key: str) -> bool:
+        old = before["config"][key] if key in before["config"] else defaults.get(key, before["config"].get(key))
+        return old != now["config"][key]
+
+    options = sorted(key for key in now["config"] if differs(key))
     inputs = sorted(k for k in {*before["inputs"], *now["inputs"]} if before["inputs"].get(k) != now["inputs"].get(k))
     parts = [f"config changed: {', '.join(options)}"] * bool(options)
     parts += [f"input {name} changed" for name in inputs]
     return "; ".join(parts)
+
+
+def defaults(options: Any, root: Path) -> dict:
+    """The option defaults of a stage's config class (none when it has required fields)."""
+    try:
+        return plain(type(options)(), root)
+    except TypeError:
+        return {}
 
 
 def judge(stage: Stage, root: Path, waiting: list[str], forced: bool) -> Step:
@@ -107,7 +121,7 @@ def judge(stage: Stage, root: Path, waiting: list[str], forced: bool) -> Step:
         return Step(stage.name, "stale", "forced")
     if waiting:
         return Step(stage.name, "stale", f"{_names(waiting)} {'reruns' if len(waiting) == 1 else 'rerun'}")
-    why = changes(done, planned(stage, root))
+    why = changes(done, planned(stage, root), defaults(stage.options, root))
     return Step(stage.name, "stale", why) if why else Step(stage.name, "done", "config and inputs unchanged")
 
 
