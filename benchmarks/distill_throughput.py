@@ -128,8 +128,16 @@ def run_worker(args: argparse.Namespace) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     elapsed = time.perf_counter() - start
-    return {"tokens_per_s": args.steps * args.batch_size * args.seq_len / elapsed,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"tokens_per_s": args.steps * args.batch_size * args.seq_len / elapsed, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since its exec (VmHWM; getrusage's maxrss keeps the parent's
+    peak across fork + exec, so a worker started by a big parent would report the parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(args: argparse.Namespace, cache_dir: Path, mode: str) -> dict:

@@ -29,7 +29,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: dict[st
     and output folders/files that cannot be written are refused here, before any work."""
     values: dict[str, Any] = {}
     if path is not None:
-        values.update(relative_to(Path(path).parent, _read_yaml(Path(path)), cls))
+        values.update(relative_to(Path(path).parent, read_yaml(Path(path)), cls))
     values.update(overrides or {})
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
@@ -123,7 +123,8 @@ def _local(path: str, is_path: bool) -> str:
     return path if is_path or path.startswith(("/", "./", "../")) else f"./{path}"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's mapping of options, as written (paths not yet rebased); one error line if unusable."""
     if not path.is_file():
         raise CohesiveError(f"config file {path} not found")
     try:

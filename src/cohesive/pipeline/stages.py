@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cohesive.config import _read_yaml, load_config, parse_overrides, relative_to
+from cohesive.config import load_config, parse_overrides, read_yaml, relative_to
 from cohesive.corpora.glue import split_path, task_spec
 from cohesive.distill.cache import DistillCacheConfig
 from cohesive.distill.heldout import MlmEvalConfig
-from cohesive.distill.teachers import MINILM_NAME, TeacherBuildConfig
+from cohesive.distill.teachers import MINILM_NAME, TeacherBuildConfig, domain_teacher_name
 from cohesive.distill.train import DistillTrainConfig
 from cohesive.errors import CohesiveError
 from cohesive.nlu.suite import SuiteConfig
@@ -89,7 +89,7 @@ def load_pipeline(path: str | Path, sets: list[str] | None = None) -> PipelineCo
     """Read a pipeline file: relative paths against its folder, `--set section.key=value` on top,
     unknown sections or options and user-set pipeline paths refused on one line."""
     path = Path(path)
-    values = _read_yaml(path)
+    values = read_yaml(path)
     unknown = sorted(k for k, v in values.items() if isinstance(v, dict) and k not in SECTIONS)
     if unknown:
         raise CohesiveError(f"{path}: unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
@@ -135,7 +135,8 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
     teachers = options(config, "teachers", {"output_dir": root / "teachers", "base_model": _base_for_teachers(config)})
     if not teachers.build_minilm:
         raise CohesiveError("teachers.build_minilm must stay true: LMGC-M on the base encoder starts from its MLM")
-    teacher_paths = [str(root / "teachers" / name) for name in [MINILM_NAME, *[f"bert-{d}" for d in teachers.domains]]]
+    names = [MINILM_NAME, *[domain_teacher_name(d, teachers) for d in teachers.domains]]
+    teacher_paths = [str(root / "teachers" / name) for name in names]
     base_mlm = teacher_paths[0]
     cache = root / "cache" / "shards"
     models = {"student": root / "student" / "model", "lmgcm-base": root / "lmgcm-base" / "model",
