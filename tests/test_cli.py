@@ -171,3 +171,19 @@ def test_a_config_works_from_any_working_directory(capsys, tmp_path, monkeypatch
 
     saved = load_config(WsdEvalConfig, tmp_path / "out" / "config.yaml")  # points at its own folder
     assert saved.output_dir.resolve() == (tmp_path / "out").resolve()
+
+
+def test_data_is_found_from_any_working_directory(tmp_path, monkeypatch):
+    import cohesive.paths
+
+    checkout = tmp_path / "checkout" / "data"
+    checkout.mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setattr(cohesive.paths, "CHECKOUT_DATA", checkout)
+    monkeypatch.delenv("COHESIVE_DATA", raising=False)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert cohesive.paths.data_root() == checkout  # the source checkout's data link
+    (tmp_path / "elsewhere" / "data").mkdir()
+    assert cohesive.paths.data_root() == Path("data")  # ./data where the command runs comes first
+    monkeypatch.setenv("COHESIVE_DATA", str(tmp_path / "mine"))
+    assert cohesive.paths.data_root() == tmp_path / "mine"  # and $COHESIVE_DATA before both

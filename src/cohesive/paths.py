@@ -1,4 +1,5 @@
-"""Where data lives: `$COHESIVE_DATA` (default `./data`), laid out like `../shared/data`."""
+"""Where data lives: `$COHESIVE_DATA`, else `./data`, else the `data` link of the source checkout
+cohesive runs from (so commands work from any directory), laid out like `../shared/data`."""
 
 from __future__ import annotations
 
@@ -19,9 +20,16 @@ WSD_DATASETS = {
 DATA_HELP = "see docs/DATA.md (Raganato framework: http://lcl.uniroma1.it/wsdeval)"
 
 
+#: The `data` link `make` creates in a source checkout (src/cohesive/paths.py -> the checkout's root).
+CHECKOUT_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
 def data_root() -> Path:
-    """The data folder: `$COHESIVE_DATA` if set, else `./data`."""
-    return Path(os.environ.get("COHESIVE_DATA", "data"))
+    """The data folder: `$COHESIVE_DATA` if set, else `./data` if it exists, else the checkout's
+    `data` if it exists, else `./data` (whose absence the readers then report)."""
+    if "COHESIVE_DATA" in os.environ:
+        return Path(os.environ["COHESIVE_DATA"])
+    return next((p for p in (Path("data"), CHECKOUT_DATA) if p.exists()), Path("data"))
 
 
 def wsd_dataset_name(name: str) -> str:
