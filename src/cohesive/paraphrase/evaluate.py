@@ -29,7 +29,7 @@ class ParaphraseEvalConfig:
 
     corpus_dir: Path = Path("runs/paraphrase/corpus")
     detectors: list[Path] = field(default_factory=lambda: [Path("runs/paraphrase/detectors/tfidf-lr")])
-    results_dir: Path = Path("results/paraphrase")
+    results_dir: Path = Path("runs/paraphrase/results")
     fpr: float = 0.01
 
 

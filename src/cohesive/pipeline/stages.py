@@ -40,7 +40,7 @@ class PipelineConfig:
     """The top of a pipeline file; `sections` holds each stage section's options as written."""
 
     output_dir: Path = Path("runs/cohesive")
-    results_dir: Path = Path("results/cohesive")
+    results_dir: Path = Path("runs/cohesive/results")
     base_model: str = "minilm"  # the base encoder: `minilm`, a hub id or a local folder (`./...`)
     backbones: list[str] = field(default_factory=lambda: list(BACKBONES))  # GLUE and paraphrase detectors
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -63,7 +63,7 @@ class ReportOptions:
 
     title: str = "cohesive run"
     run_dir: Path = Path("runs/cohesive")  # filled
-    results_dir: Path = Path("results/cohesive")  # filled
+    results_dir: Path = Path("runs/cohesive/results")  # filled
     stages: list[str] = field(default_factory=list)  # filled: the stages whose wall times it lists
 
 
