@@ -103,6 +103,9 @@ CASES = {  # name -> (argv builder over tmp_path and the fixtures, expected word
         lambda t, pk: ["paraphrase", "train", "--config", REPO / "configs/paraphrase/train_tfidf_lr.yaml",
                        "--output-dir", t / "o", "--set", f"corpus_dir={paraphrase_corpus(t / 'c', [GOOD_ROW, '{oops'])}"],
         "train.jsonl:2: not a JSON line"),
+    "model label that leaves the output folder": (
+        lambda t, pk: ["nlu", "suite", "--config", REPO / "configs/nlu_forgetting.yaml", "--models", "..=minilm",
+                       "--tasks", "rte", "--output-dir", t / "o"], "model label '..' in '..=minilm'"),
     "output folder is a file": (
         lambda t, pk: ["wsd", "evaluate", "--method", "first-sense", "--output-dir", _file(t)], "is a file, not a folder"),
     "output folder under a file": (

@@ -15,8 +15,8 @@ Layout: `output_dir/<model name>/<task>/seed<k>/{options.json,result.json}` and,
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import shutil
 import statistics
 import time
@@ -36,6 +36,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
+from cohesive.atomic import write_json, write_text
 from cohesive.corpora.glue import (
     GlueExample,
     TaskSpec,
@@ -44,6 +45,7 @@ from cohesive.corpora.glue import (
     task_spec,
 )
 from cohesive.errors import CohesiveError
+from cohesive.files import read_json
 from cohesive.models import check_model, load_pretrained, model_fingerprint
 from cohesive.nlu.metrics import task_metrics
 from cohesive.nlu.pooling import BiEncoderClassifier, MeanPoolClassifier, PairCollator
@@ -129,9 +131,13 @@ def check_inputs(models: list[str], tasks: list[str]) -> None:
 
 
 def model_label(model: str) -> tuple[str, str]:
-    """`NAME=PATH` -> (NAME, PATH); otherwise the folder's (or hub id's) last part names the model."""
+    """`NAME=PATH` -> (NAME, PATH); otherwise the folder's (or hub id's) last part names the model.
+    NAME becomes a folder under the output folder, so it is a plain name (no `..`, no separators)."""
     name, sep, path = model.partition("=")
     if sep and name and path and "/" not in name:
+        if not re.fullmatch(r"[\w.+-]+", name) or set(name) == {"."}:
+            raise CohesiveError(f"model label {name!r} in {model!r}: use letters, digits, '.', '_', '+' or '-' "
+                                "(it names a folder of the results)")
         return name, path
     if Path(model).is_dir():
         return Path(model).resolve().name, model
@@ -164,10 +170,10 @@ def finetune(config: NluConfig) -> dict:
             runner.run(seed, folder / f"seed{seed}")
         else:
             log.info("%s / %s: seed %d already done, skipped", name, spec.name, seed)
-    results = [json.loads((folder / f"seed{s}" / RESULT_FILE).read_text()) for s in config.seeds]
+    results = [read_json(folder / f"seed{s}" / RESULT_FILE) for s in config.seeds]
     summary = summarise(results, config)
-    (folder / "results.json").write_text(json.dumps(summary, indent=2))
-    (folder / "results.md").write_text(metrics_markdown([summary]))
+    write_json(folder / "results.json", summary)
+    write_text(folder / "results.md", metrics_markdown([summary]))
     return summary
 
 
@@ -187,7 +193,7 @@ def _check_claim(seed_dir: Path, options: dict) -> None:
     (skipping or resuming it otherwise would mix runs in one mean)."""
     path = seed_dir / OPTIONS_FILE
     if path.is_file():
-        recorded = json.loads(path.read_text())
+        recorded = read_json(path)
         changed = [f"{k}: {recorded.get(k, ADDED_OPTIONS.get(k))!r} -> {v!r}" for k, v in options.items()
                    if k != "model_fingerprint" and recorded.get(k, ADDED_OPTIONS.get(k)) != v]
         if changed:
@@ -205,8 +211,7 @@ def _claim(seed_dir: Path, options: dict) -> None:
     """Record a new seed's options (a checked seed that has them already keeps its file)."""
     path = seed_dir / OPTIONS_FILE
     if not path.is_file():
-        seed_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(options, indent=2))
+        write_json(path, options)
 
 
 class OrderedEvalTrainer(Trainer):
@@ -294,10 +299,8 @@ class _SeedRunner:
                   "train_loss": loss, "train_loss_steps": loss_steps,
                   # after a resume the time of the steps before it is unknown
                   "train_seconds": round(seconds, 1) if last is None else None,
-                  "resumed_from_step": trainer_step(last), "options": json.loads((seed_dir / OPTIONS_FILE).read_text())}
-        tmp = seed_dir / f"{RESULT_FILE}.tmp"
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(seed_dir / RESULT_FILE)
+                  "resumed_from_step": trainer_step(last), "options": read_json(seed_dir / OPTIONS_FILE)}
+        write_json(seed_dir / RESULT_FILE, result)
         shutil.rmtree(checkpoints, ignore_errors=True)
 
 

@@ -10,16 +10,16 @@ Both are saved as the encoder's own `save_pretrained` folder plus `head.safetens
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from cohesive.atomic import save_safetensors, write_json
 from cohesive.errors import CohesiveError
+from cohesive.files import load_tensors, read_json
 from cohesive.models import load_pretrained
 
 HEAD_WEIGHTS = "head.safetensors"
@@ -69,8 +69,8 @@ class MeanPoolClassifier(nn.Module):
         """The encoder as a normal checkpoint folder, the head beside it (safetensors + JSON)."""
         folder = Path(folder)
         self.encoder.save_pretrained(folder)
-        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, folder / HEAD_WEIGHTS)
-        (folder / HEAD_CONFIG).write_text(json.dumps({"pooling": "mean", **self.head_config()}, indent=2))
+        save_safetensors(folder / HEAD_WEIGHTS, self.head.state_dict())
+        write_json(folder / HEAD_CONFIG, {"pooling": "mean", **self.head_config()})
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> MeanPoolClassifier:
@@ -78,13 +78,13 @@ class MeanPoolClassifier(nn.Module):
         folder = Path(folder)
         if not (folder / HEAD_CONFIG).is_file():
             raise CohesiveError(f"{folder} has no {HEAD_CONFIG}: not a saved mean-pooling classifier")
-        spec = json.loads((folder / HEAD_CONFIG).read_text())
+        spec = read_json(folder / HEAD_CONFIG)
         encoder = load_pretrained(AutoModel, str(folder))
         if spec.get("pair_encoding") == "bi":
             model = BiEncoderClassifier(encoder, spec["num_labels"], spec["regression"], spec["label_scale"])
         else:
             model = cls(encoder, spec["num_labels"], spec["regression"])
-        model.head.load_state_dict(load_file(folder / HEAD_WEIGHTS))
+        model.head.load_state_dict(load_tensors(folder / HEAD_WEIGHTS))
         return model
 
 

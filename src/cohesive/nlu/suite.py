@@ -11,11 +11,11 @@ where it stopped and loses nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from cohesive.atomic import write_json, write_text, write_with
 from cohesive.corpora.glue import task_spec
 from cohesive.errors import CohesiveError
 from cohesive.nlu.finetune import (
@@ -93,8 +93,8 @@ def references(models: list[str], tasks: list[str]) -> dict:
 def write_report(report: dict, target: Path) -> None:
     """results.json, results.md and results.png of what has finished so far."""
     target.mkdir(parents=True, exist_ok=True)
-    (target / "results.json").write_text(json.dumps(report, indent=2))
-    (target / "results.md").write_text(results_markdown(report))
+    write_json(target / "results.json", report)
+    write_text(target / "results.md", results_markdown(report))
     plot_results(report, target / "results.png")
 
 
@@ -184,5 +184,5 @@ def plot_results(report: dict, path: Path) -> None:
     axis.grid(axis="y", alpha=0.3)
     axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(models), 4), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
