@@ -17,7 +17,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, set_se
 
 from cohesive.corpora.glue import task_spec
 from cohesive.models import load_pretrained, resolve_model
-from cohesive.nlu.finetune import NluConfig, _SeedRunner, training_arguments
+from cohesive.nlu.finetune import NluConfig, SeedRunner, training_arguments
 
 ARMS = {  # name: (pad every row to max_length, group_by_length)
     "before: pad to max_length, random batches": (True, False),
@@ -30,7 +30,7 @@ def examples_per_second(task: str, steps: int, batch_size: int, max_length: int,
     """Train `steps` steps from a fresh head and return training examples per second."""
     config = NluConfig(model="minilm", task=task, batch_size=batch_size, max_length=max_length,
                        max_steps=steps, group_by_length=grouped, save_steps=10 ** 6, logging_steps=10 ** 6)
-    runner = _SeedRunner(config, task_spec(task))
+    runner = SeedRunner(config, task_spec(task))
     tokenizer = load_pretrained(AutoTokenizer, resolve_model("minilm"))
     collator = DataCollatorWithPadding(tokenizer, padding="max_length" if pad_to_max else True,
                                        max_length=max_length if pad_to_max else None)

@@ -177,7 +177,7 @@ def test_finetune_over_seeds_then_rerun_skips_finished_seeds(capsys, tmp_path, t
     def no_training(*args, **kwargs):
         raise AssertionError("a finished seed was trained again")
 
-    monkeypatch.setattr(finetune_module, "_SeedRunner", no_training)
+    monkeypatch.setattr(finetune_module, "SeedRunner", no_training)
     assert main(argv) == 0
     assert json.loads((tmp_path / tiny_mlm.name / "cola" / "results.json").read_text()) == summary
     saved_config = (tmp_path / tiny_mlm.name / "cola" / "nlu.yaml").read_text()
@@ -267,7 +267,7 @@ def test_a_model_that_cannot_be_loaded_stops_the_suite_before_training(capsys, d
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(finetune_module, "_SeedRunner", no_training)
+    monkeypatch.setattr(finetune_module, "SeedRunner", no_training)
     not_a_model = tmp_path / "not-a-model"
     not_a_model.mkdir()
     runs = tmp_path / "runs"

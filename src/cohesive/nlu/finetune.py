@@ -162,7 +162,7 @@ def finetune(config: NluConfig) -> dict:
     for seed_dir, options in claims:
         _claim(seed_dir, options)
     pending = [s for s in config.seeds if not (folder / f"seed{s}" / RESULT_FILE).is_file()]
-    runner = _SeedRunner(config, spec) if pending else None
+    runner = SeedRunner(config, spec) if pending else None
     name = model_label(config.model)[0]
     for number, seed in enumerate(config.seeds, 1):
         if seed in pending:
@@ -223,7 +223,7 @@ class OrderedEvalTrainer(Trainer):
         return SequentialSampler(eval_dataset)
 
 
-class _SeedRunner:
+class SeedRunner:
     """Reads the task and loads the tokenizer once for all of a model x task's seeds."""
 
     def __init__(self, config: NluConfig, spec: TaskSpec):

@@ -97,7 +97,8 @@ class BiEncoderClassifier(MeanPoolClassifier):
     def __init__(self, encoder: nn.Module, num_labels: int, regression: bool, label_scale: float = 1.0):
         super().__init__(encoder, num_labels, regression)
         self.label_scale = label_scale
-        self.head = nn.Linear(3 * encoder.config.hidden_size, num_labels)
+        # regression is the scaled cosine itself: no weights
+        self.head = nn.Identity() if regression else nn.Linear(3 * encoder.config.hidden_size, num_labels)
 
     @classmethod
     def from_backbone(cls, path: str, num_labels: int, regression: bool,
