@@ -97,12 +97,13 @@ def open_tensors(path: str | Path, framework: str = "pt") -> Iterator[Any]:
     try:
         handle = safe_open(str(path), framework=framework)
     except (SafetensorError, OSError) as exc:
-        raise CohesiveError(f"{path}: damaged safetensors file ({_first_line(exc)}); copy or train it again") from None
+        raise CohesiveError(f"{path}: damaged safetensors file ({first_line(exc)}); copy or train it again") from None
     with handle:
         yield handle
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (libraries' messages run to many), or its type."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 

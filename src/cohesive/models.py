@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cohesive.errors import CohesiveError
+from cohesive.files import first_line
 
 #: Weight files whose size and modification time enter a local model's fingerprint.
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
@@ -32,11 +33,6 @@ def resolve_model(name: str) -> str:
 def _looks_local(name: str) -> bool:
     """`runs/x` where `runs` is a folder here is a (missing) local model, not the hub id `runs/x`."""
     return "/" in name and Path(name.split("/", 1)[0]).is_dir()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_pretrained(auto_class: Any, name: str | Path, **kwargs: Any) -> Any:
@@ -74,7 +70,7 @@ def _load(auto_class: Any, name: str, what: str, kwargs: dict[str, Any]) -> Any:
     try:
         return auto_class.from_pretrained(path, **{**kwargs, "trust_remote_code": False})
     except (OSError, ValueError, SafetensorError) as exc:
-        raise CohesiveError(f"cannot load {name!r} {what}: {_first_line(exc)}") from None
+        raise CohesiveError(f"cannot load {name!r} {what}: {first_line(exc)}") from None
 
 
 def model_fingerprint(name: str | Path) -> str:

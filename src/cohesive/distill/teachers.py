@@ -37,6 +37,7 @@ from cohesive.atomic import write_json
 from cohesive.corpora.text import corpus_fingerprint, domain_split, mixed_texts, tokenize_blocks
 from cohesive.distill.mlm import mask_tokens, masked_lm_metrics, mlm_head, route_forward_to_masked_outputs
 from cohesive.errors import CohesiveError
+from cohesive.files import first_line
 from cohesive.models import require_safetensors
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,7 @@ def _load_one(name: str):
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
         model = AutoModelForMaskedLM.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CohesiveError(f"{name} is not a masked-LM checkpoint cohesive can load: {first_line}") from None
+        raise CohesiveError(f"{name} is not a masked-LM checkpoint cohesive can load: {first_line(exc)}") from None
     mlm_head(model)  # refuses models without an MLM head
     model.eval()
     model.requires_grad_(False)

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cohesive import __version__
 from cohesive.errors import CohesiveError
+from cohesive.files import first_line
 from cohesive.paraphrase.scan import OpenedDetector, open_detector, scan_text, shipped_detector
 from cohesive.serve import MAX_BYTES
 from cohesive.wsd.disambiguate import disambiguate
@@ -85,8 +86,7 @@ def _loaded(load, what: str, where: Path | None):
         raise
     except Exception as exc:  # a corrupt or foreign weight file surfaces as many error types
         place = f" from {where}" if where else ""
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CohesiveError(f"cannot load the {what}{place}: {first}") from None
+        raise CohesiveError(f"cannot load the {what}{place}: {first_line(exc)}") from None
 
 
 def model_health(directory: Path) -> dict:
