@@ -98,3 +98,20 @@ def assert_one_line_error(code, err, needle):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("cohesive: error:") and needle in lines[0], err
     assert "Traceback" not in err
+
+
+def headless_chromium(height: int):
+    """Headless Chromium through selenium (Debian's chromium + chromium-driver, which `make test` installs)."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (binary and driver):
+        pytest.fail("headless Chromium not found: `make test` installs Debian's chromium and chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size=1200,{height}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error, make_tiny_mlm, run_cli, write_mini_semcor
+from conftest import REPO, assert_one_line_error, headless_chromium, make_tiny_mlm, run_cli, write_mini_semcor
 
 from cohesive.errors import CohesiveError
 from cohesive.pipeline.graph import MANIFEST, PENDING, Stage, changes, execute, plan, planned
@@ -183,21 +183,6 @@ def test_paper_config_loads_offline(capsys, monkeypatch):
         assert code == 0 and len(out.splitlines()) == 15
 
 
-def chromium():
-    """Headless Chromium through selenium (Debian's chromium + chromium-driver, as the serve test)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and driver):
-        pytest.fail("headless Chromium not found: `make test` installs Debian's chromium and chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1600"):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
-
-
 SECTIONS = ("teachers", "distillation", "wsd", "forgetting", "glue", "paraphrase", "stages")
 
 
@@ -205,7 +190,7 @@ def check_rendered(report: Path, screenshot: Path | None = None) -> None:
     """Title, every section and every embedded image decoded (naturalWidth > 0) in a real browser."""
     from selenium.webdriver.common.by import By
 
-    browser = chromium()
+    browser = headless_chromium(1600)
     try:
         browser.get(report.as_uri())
         assert browser.title.startswith("cohesive")

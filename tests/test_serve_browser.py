@@ -18,9 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from conftest import REPO, headless_chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -65,14 +63,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.fail("headless Chromium not found: `make test` installs Debian's chromium and chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1200"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    browser = headless_chromium(1200)
     yield browser
     browser.quit()
 
