@@ -41,7 +41,9 @@ def tiny_config(cache_dir: Path, output_dir: Path, **changes) -> DistillTrainCon
 
 def test_cached_training_logs_weights_and_saves_a_reloadable_student(cache_dir, tmp_path):
     metrics = train_student(tiny_config(cache_dir, tmp_path / "s"))
-    assert set(metrics) == {"eval_loss", "eval_perplexity", "eval_top1", "eval_tokens"}
+    assert set(metrics) == {"eval_loss", "eval_perplexity", "eval_top1", "eval_tokens", "eval_wordnet_loss",
+                            "eval_wordnet_top1"}
+    assert metrics["eval_wordnet_loss"] == pytest.approx(metrics["eval_loss"])  # the only domain is the whole set
     reloaded = AutoModelForMaskedLM.from_pretrained(tmp_path / "s")
     assert reloaded.config.num_hidden_layers == 1 and (tmp_path / "s" / "model.safetensors").is_file()
     assert not (tmp_path / "s" / "training_args.bin").exists()
@@ -191,6 +193,10 @@ def test_compare_summarises_seeds_and_repeats_a_seed_exactly(cache_dir, tmp_path
     assert single["steps_to_single_final"] == next(p["step"] for p in single["curve"]
                                                    if p["eval_loss_mean"] <= single["final_loss_mean"])
     assert results["students"]["tiny"]["mlm"]["curve"] == mlm["curve"]
+    assert mlm["final"]["eval_wordnet_top1"]["mean"] == pytest.approx(
+        statistics.fmean(run["final"]["eval_wordnet_top1"] for run in mlm["runs"]))
+    assert "eval_wordnet_loss_mean" in mlm["curve"][0]
+    assert "| tiny | mlm | " in (tmp_path / "r" / "claim.md").read_text().split("per domain")[1]
     again = run_compare(DistillCompareConfig(train_config=tmp_path / "train.yaml", variants=["mlm"], seeds=[1],
                                              students={"tiny": {}}, output_dir=tmp_path / "b",
                                              results_dir=tmp_path / "r2"))
@@ -198,8 +204,48 @@ def test_compare_summarises_seeds_and_repeats_a_seed_exactly(cache_dir, tmp_path
     assert again["students"]["tiny"]["mlm"]["steps_to_single_final"] is None  # no single-teacher arm ran
 
 
+def test_compare_skips_finished_runs_and_reruns_stale_ones(cache_dir, tmp_path, monkeypatch):
+    from dataclasses import replace as changed
+
+    from cohesive.distill import compare as harness
+
+    dump_config(tiny_config(cache_dir, tmp_path / "unused", max_steps=2, eval_steps=1, save_steps=2),
+                tmp_path / "train.yaml")
+    config = harness.DistillCompareConfig(train_config=tmp_path / "train.yaml", variants=["mlm"], seeds=[1],
+                                          students={"tiny": {}}, output_dir=tmp_path / "a", results_dir=tmp_path / "r")
+    first = harness.run_compare(config)
+    trained = []
+    monkeypatch.setattr(harness, "train_student", _counting(trained, harness.train_student))
+    assert harness.run_compare(config)["students"] == first["students"] and trained == []  # finished: read back
+    longer = harness.run_compare(changed(config, max_steps=3))  # the budget changed: that run is stale
+    assert len(trained) == 1 and [p["step"] for p in longer["students"]["tiny"]["mlm"]["curve"]] == [1, 2, 3]
+
+
+def _counting(calls: list, function):
+    def counted(variant):
+        calls.append(variant)
+        return function(variant)
+    return counted
+
+
 def test_compare_refuses_unknown_students_options(tmp_path):
     from cohesive.distill.compare import DistillCompareConfig
 
     with pytest.raises(CohesiveError, match="student 'x': unknown DistillTrainConfig option"):
         DistillCompareConfig(students={"x": {"layers": 2}}).validate()
+
+
+def test_heldout_metrics_split_by_domain_and_pool_to_the_whole_set(tiny_teachers, tokenizer):
+    from cohesive.distill.heldout import heldout_metrics, heldout_set
+    from cohesive.distill.mlm import masked_lm_metrics
+
+    heldout = heldout_set(["wordnet", "semcor"], 12, tokenizer, 32)
+    (a, b), (c, d) = heldout.spans["wordnet"], heldout.spans["semcor"]
+    assert a == 0 and b == c and d == len(heldout) and b > 0 and d > b
+    model = load_teachers([str(tiny_teachers[0])])[0][0][1]
+    scores = heldout_metrics(model, heldout)
+    whole = masked_lm_metrics(model, heldout.input_ids, heldout.labels)
+    semcor = masked_lm_metrics(model, heldout.input_ids[c:d], heldout.labels[c:d])
+    assert scores["tokens"] == whole["tokens"] and scores["loss"] == pytest.approx(whole["loss"], rel=1e-5)
+    assert scores["top1"] == pytest.approx(whole["top1"])
+    assert (scores["semcor_loss"], scores["semcor_top1"]) == pytest.approx((semcor["loss"], semcor["top1"]))

@@ -97,11 +97,15 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
 def dump_config(config: Any, path: Path) -> None:
     """Write a config next to the results it produced, so every run can be repeated; its paths are
     written relative to the file's folder (as `load_config` reads them), so it works from anywhere."""
-    values = dataclasses.asdict(config)
+    write_text(path, config_text(config, Path(path).parent))
+
+
+def config_text(config: Any, folder: Path) -> str:
+    """The YAML `dump_config` writes into `folder` (equal texts: the same run)."""
     hints = typing.get_type_hints(type(config))
-    folder = Path(path).parent.absolute()
-    rebased = {key: _relocated(value, folder, _is_path(hints.get(key))) for key, value in values.items()}
-    write_text(path, yaml.safe_dump(_plain(rebased), sort_keys=False))
+    rebased = {key: _relocated(value, folder.absolute(), _is_path(hints.get(key)))
+               for key, value in dataclasses.asdict(config).items()}
+    return yaml.safe_dump(_plain(rebased), sort_keys=False)
 
 
 def _relocated(value: Any, folder: Path, is_path: bool) -> Any:

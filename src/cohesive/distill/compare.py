@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cohesive.atomic import write_json, write_text, write_with
-from cohesive.config import load_config
+from cohesive.config import config_text, load_config
 from cohesive.distill.heldout import MlmEvalConfig, evaluate_models
-from cohesive.distill.train import DistillTrainConfig, train_student
+from cohesive.distill.train import CONFIG_FILE, DistillTrainConfig, train_student
+from cohesive.files import read_json
 from cohesive.errors import CohesiveError
 
 VARIANTS = {
@@ -84,21 +86,41 @@ def train_arm(base: DistillTrainConfig, student: str, options: dict, arm: str, s
     if arm == "single":
         variant.teacher_subset = [teachers[0]["index"]]
     variant.output_dir = output_dir / student / arm / f"seed{seed}"
-    final = train_student(variant)
+    final = finished_metrics(variant)
+    if final is None:
+        final = train_student(variant)
     return {"seed": seed, "final": final, "curve": read_curve(variant.output_dir / "metrics.jsonl")}
 
 
+def finished_metrics(variant: DistillTrainConfig) -> dict | None:
+    """The final metrics of a run this harness finished with exactly these options; a run folder
+    left by other options (a changed budget, teacher or seed) is emptied so the run starts afresh."""
+    folder = variant.output_dir
+    recorded = folder / CONFIG_FILE
+    if recorded.is_file() and recorded.read_text() == config_text(variant, folder):
+        done = folder / "final_metrics.json"
+        return read_json(done) if done.is_file() else None  # None: resume from its checkpoints
+    if folder.exists():
+        shutil.rmtree(folder)
+    return None
+
+
 def summarise_arm(runs: list[dict]) -> dict:
-    """Mean and std over seeds, per evaluated step and at the end (std 0 for one seed)."""
+    """Mean and std over seeds, per evaluated step and at the end (std 0 for one seed), overall and per domain."""
     steps = sorted(set.intersection(*({p["step"] for p in run["curve"]} for run in runs)))
     by_step = [{p["step"]: p for p in run["curve"]} for run in runs]
-    curve = [{"step": step, **{f"{m}_{s}": v for m in CURVES for s, v in _spread([r[step][m] for r in by_step]).items()}}
+    metrics = _shared_metrics([point for run in by_step for point in run.values()])
+    curve = [{"step": step, **{f"{m}_{s}": v for m in metrics for s, v in _spread([r[step][m] for r in by_step]).items()}}
              for step in steps]
-    losses = [run["final"]["eval_loss"] for run in runs]
-    spread = _spread(losses)
-    return {"seeds": [run["seed"] for run in runs], "final_loss_mean": spread["mean"], "final_loss_std": spread["std"],
-            "final_top1_mean": statistics.fmean(run["final"]["eval_top1"] for run in runs),
-            "curve": curve, "runs": runs}
+    final = {m: _spread([run["final"][m] for run in runs]) for m in _shared_metrics([run["final"] for run in runs])}
+    return {"seeds": [run["seed"] for run in runs], "final_loss_mean": final["eval_loss"]["mean"],
+            "final_loss_std": final["eval_loss"]["std"], "final_top1_mean": final["eval_top1"]["mean"],
+            "final": final, "curve": curve, "runs": runs}
+
+
+def _shared_metrics(points: list[dict]) -> list[str]:
+    """The held-out metrics (overall and per domain) that every point has, in the first point's order."""
+    return [k for k in points[0] if k.startswith("eval_") and k != "eval_tokens" and all(k in p for p in points)]
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -136,7 +158,8 @@ def rank_teachers(config: DistillTrainConfig) -> list[dict]:
 def read_curve(path: Path) -> list[dict]:
     """Held-out points by step; a resumed run re-logs steps after its checkpoint, so the last line per step wins."""
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-    points = {r["step"]: {"step": r["step"], **{k: r[k] for k in CURVES}} for r in rows if "eval_loss" in r}
+    points = {r["step"]: {"step": r["step"], **{k: v for k, v in r.items() if k.startswith("eval_")}}
+              for r in rows if "eval_loss" in r}
     return [points[step] for step in sorted(points)]
 
 
@@ -179,4 +202,21 @@ def results_markdown(results: dict) -> str:
             reached = "never" if arm["steps_to_single_final"] is None else str(arm["steps_to_single_final"])
             lines.append(f"| {student} | {name} | {arm['final_loss_mean']:.3f} +/- {arm['final_loss_std']:.3f} | "
                          f"{100 * arm['final_top1_mean']:.1f}% | {reached} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *per_domain_markdown(results)]) + "\n"
+
+
+def per_domain_markdown(results: dict) -> list[str]:
+    """Final held-out loss / top-1 per domain (mean +/- std over seeds) for every student and arm."""
+    first = next(iter(next(iter(results["students"].values())).values()))
+    domains = [m.removeprefix("eval_").removesuffix("_loss") for m in first["final"]
+               if m.endswith("_loss") and m != "eval_loss"]
+    if not domains:
+        return []
+    lines = ["Final held-out loss / top-1 per domain:", "",
+             "| student | target | " + " | ".join(domains) + " |", "|---|---|" + "---|" * len(domains)]
+    for student, arms in results["students"].items():
+        for name, arm in arms.items():
+            cells = [f"{arm['final'][f'eval_{d}_loss']['mean']:.3f} +/- {arm['final'][f'eval_{d}_loss']['std']:.3f} / "
+                     f"{100 * arm['final'][f'eval_{d}_top1']['mean']:.1f}%" for d in domains]
+            lines.append(f"| {student} | {name} | " + " | ".join(cells) + " |")
+    return lines

@@ -6,6 +6,8 @@ their losses are directly comparable (the convergence curves and the forgetting 
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +19,12 @@ from cohesive.distill.mlm import mask_tokens, masked_lm_metrics
 
 @dataclass
 class MaskedBlocks(torch.utils.data.Dataset):
-    """Pre-masked blocks (masks fixed once, so every model is scored on the same positions)."""
+    """Pre-masked blocks (masks fixed once, so every model is scored on the same positions), one
+    domain after another: `spans` maps each domain to its [start, end) rows."""
 
     input_ids: torch.Tensor
     labels: torch.Tensor
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -30,11 +34,28 @@ class MaskedBlocks(torch.utils.data.Dataset):
 
 
 def heldout_set(domains: list[str], per_domain: int, tokenizer, seq_len: int, mask_seed: int = 1234) -> MaskedBlocks:
-    """Mixed-domain held-out blocks with masks drawn once from a fixed seed."""
-    from cohesive.corpora.text import mixed_texts, tokenize_blocks
+    """Held-out blocks of each domain (packed per domain, so every block has one domain), masks drawn
+    once from a fixed seed."""
+    from cohesive.corpora.text import domain_split, tokenize_blocks
 
-    blocks = tokenize_blocks(mixed_texts(domains, "heldout", per_domain), tokenizer, seq_len)
-    return MaskedBlocks(*mask_tokens(blocks, tokenizer, generator=torch.Generator().manual_seed(mask_seed)))
+    per = [tokenize_blocks(domain_split(d, "heldout", limit=per_domain), tokenizer, seq_len) for d in domains]
+    ends = list(itertools.accumulate(len(b) for b in per))
+    spans = {d: (end - len(b), end) for d, b, end in zip(domains, per, ends)}
+    blocks = torch.cat(per) if per else torch.empty(0, seq_len, dtype=torch.long)
+    return MaskedBlocks(*mask_tokens(blocks, tokenizer, generator=torch.Generator().manual_seed(mask_seed)), spans)
+
+
+def heldout_metrics(model, heldout: MaskedBlocks) -> dict[str, float]:
+    """Loss, perplexity and top-1 over all held-out tokens, plus `<domain>_loss` / `<domain>_top1` per domain."""
+    parts = {d: masked_lm_metrics(model, heldout.input_ids[a:b], heldout.labels[a:b])
+             for d, (a, b) in heldout.spans.items() if b > a}
+    if not parts:
+        return masked_lm_metrics(model, heldout.input_ids, heldout.labels)
+    tokens = sum(p["tokens"] for p in parts.values())
+    loss = sum(p["loss"] * p["tokens"] for p in parts.values()) / max(tokens, 1)
+    top1 = sum(p["top1"] * p["tokens"] for p in parts.values()) / max(tokens, 1)
+    overall = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "top1": top1, "tokens": tokens}
+    return {**overall, **{f"{d}_{k}": p[k] for d, p in parts.items() for k in ("loss", "top1")}}
 
 
 @dataclass
@@ -55,7 +76,7 @@ def evaluate_models(config: MlmEvalConfig) -> list[dict]:
 
     loaded, tokenizer = load_teachers(config.models)
     heldout = heldout_set(config.domains, config.per_domain, tokenizer, config.seq_len, config.mask_seed)
-    rows = [{"model": name, **masked_lm_metrics(model, heldout.input_ids, heldout.labels)} for name, model in loaded]
+    rows = [{"model": name, **heldout_metrics(model, heldout)} for name, model in loaded]
     if config.output is not None:
         write_json(config.output, {"domains": config.domains, "per_domain": config.per_domain,
                                    "seq_len": config.seq_len, "results": rows})

@@ -19,8 +19,10 @@ IGNORE = -100
 
 
 def mask_tokens(input_ids: torch.Tensor, tokenizer, mlm_probability: float = 0.15,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking: choose `mlm_probability` of the non-special tokens; 80% -> [MASK], 10% -> random, 10% kept.
+                generator: torch.Generator | None = None,
+                eligible: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking: choose `mlm_probability` of the non-special tokens (and, if given, only where
+    `eligible`); 80% -> [MASK], 10% -> random, 10% kept.
 
     Returns (masked input ids, labels with -100 where nothing is predicted). Deterministic for a seeded generator.
     """
@@ -29,6 +31,8 @@ def mask_tokens(input_ids: torch.Tensor, tokenizer, mlm_probability: float = 0.1
         [tokenizer.get_special_tokens_mask(row, already_has_special_tokens=True) for row in input_ids.tolist()],
         dtype=torch.bool)
     chosen = (torch.rand(input_ids.shape, generator=generator) < mlm_probability) & ~special
+    if eligible is not None:
+        chosen &= eligible
     labels[~chosen] = IGNORE
     masked = input_ids.clone()
     to_mask = chosen & (torch.rand(input_ids.shape, generator=generator) < 0.8)

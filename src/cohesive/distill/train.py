@@ -22,9 +22,9 @@ from transformers.trainer_utils import get_last_checkpoint
 from cohesive.atomic import write_json, write_text
 from cohesive.config import dump_config
 from cohesive.distill.cache import TEACHER_KEYS, CacheError, TeacherCache, collate_cached
-from cohesive.distill.heldout import heldout_set
+from cohesive.distill.heldout import heldout_metrics, heldout_set
 from cohesive.distill.losses import DistillLossConfig, TeacherTargets, dense_targets, distillation_loss, sparse_targets
-from cohesive.distill.mlm import IGNORE, masked_lm_metrics, masked_lm_outputs, route_forward_to_masked_outputs
+from cohesive.distill.mlm import IGNORE, masked_lm_outputs, route_forward_to_masked_outputs
 from cohesive.distill.student import student_from_config, student_from_teacher
 from cohesive.distill.weighting import weight_stats
 from cohesive.errors import CohesiveError
@@ -139,7 +139,7 @@ class DistillTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         """Held-out MLM loss, perplexity and top-1 accuracy at fixed masks (the convergence curves)."""
         heldout = eval_dataset or self.eval_dataset
-        scores = masked_lm_metrics(self.model, heldout.input_ids, heldout.labels)
+        scores = heldout_metrics(self.model, heldout)
         metrics = {f"{metric_key_prefix}_{k}": v for k, v in scores.items()}
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
@@ -238,8 +238,7 @@ def train_student(config: DistillTrainConfig, callbacks: list[TrainerCallback] |
     if last is None:  # a fresh run: earlier runs' log lines would mix into the curves
         (config.output_dir / "metrics.jsonl").unlink(missing_ok=True)
     trainer.train(resume_from_checkpoint=last)
-    heldout = trainer.eval_dataset
-    metrics = {f"eval_{k}": v for k, v in masked_lm_metrics(trainer.model, heldout.input_ids, heldout.labels).items()}
+    metrics = {f"eval_{k}": v for k, v in heldout_metrics(trainer.model, trainer.eval_dataset).items()}
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(config.output_dir)  # safetensors; no pickled training_args.bin
         tokenizer.save_pretrained(config.output_dir)
