@@ -162,3 +162,62 @@ def test_sense_offsets_are_learnt_for_gold_senses_saved_and_reloaded(tiny_mlm, m
         plain = model.gloss_vectors(bank)
     assert not torch.allclose(offset[0], plain[0]) and torch.equal(offset[1], plain[1])  # unseen senses: bank only
     assert load_predictor(output).predict(list(iter_instances(mini_semcor)))
+
+
+def test_masked_contexts_never_hide_a_target_special_or_padding_token(pairs, tokenizer):
+    from cohesive.distill.mlm import IGNORE
+    from cohesive.wsd.data import BankCollator, target_tokens
+
+    bank = torch.zeros(len(pairs.gloss_keys), 4)
+    collate = BankCollator(pairs, tokenizer, bank, mlm_probability=0.5, seed=3)
+    batch = collate(sentence_batches(pairs, batch_instances=10, seed=0))
+    plain = BankCollator(pairs, tokenizer, bank)(sentence_batches(pairs, batch_instances=10, seed=0))
+    labels, chosen = batch["mlm_labels"], batch["mlm_labels"] != IGNORE
+    targets = target_tokens(plain)
+    assert targets.sum() >= len(batch["starts"])  # every target owns at least one token
+    special = torch.isin(plain["context_ids"], torch.tensor(tokenizer.all_special_ids))
+    assert chosen.sum() > 10 and not (chosen & (targets | special | ~plain["context_mask"].bool())).any()
+    assert torch.equal(labels[chosen], plain["context_ids"][chosen])  # labels: the original tokens
+    assert torch.equal(batch["context_ids"][~chosen], plain["context_ids"][~chosen])
+    assert (batch["context_ids"][chosen] == tokenizer.mask_token_id).float().mean() > 0.6  # 80% [MASK]
+
+
+def test_gloss_bank_m_adds_the_frozen_heads_mlm_loss_and_exports_a_backbone(tiny_mlm, mini_semcor, pairs, tokenizer,
+                                                                            tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    from cohesive.wsd.data import BankCollator
+
+    from cohesive.wsd.glossbank import export_backbone
+
+    output = tmp_path / "bank-m"
+    train(tiny_config(tiny_mlm, mini_semcor, output, objective="gloss-bank-m", max_steps=3))
+    meta = json.loads((output / "wsd_model.json").read_text())
+    assert meta["objective"] == "gloss-bank-m"
+    model = GlossBankEncoder.from_pretrained(output).eval()
+    base = AutoModelForMaskedLM.from_pretrained(tiny_mlm)
+    fresh = GlossBankEncoder.create(str(tiny_mlm), lora_rank=4, mlm=True)
+    trainable = {name for name, p in fresh.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith(("context_head", "gloss_head", "log_scale")) for n in trainable)
+    batch = BankCollator(pairs, tokenizer, torch.randn(len(pairs.gloss_keys), 32), mlm_probability=0.15)(
+        sentence_batches(pairs, batch_instances=10, seed=0)[:2])
+    with torch.no_grad():
+        out = model(**batch)
+        unmasked = model(**{k: v for k, v in batch.items() if k != "mlm_labels"})
+    assert set(out.parts) == {"bank", "mlm"} and out.parts["mlm"] > 0
+    assert out.loss == pytest.approx(float(out.parts["bank"] + out.parts["mlm"]))
+    assert unmasked.loss == pytest.approx(float(out.parts["bank"]))  # the same pass, without the MLM term
+    exported = export_backbone(output, tmp_path / "backbone")
+    backbone = AutoModelForMaskedLM.from_pretrained(exported).eval()
+    ids = torch.randint(1000, 2000, (2, 12))
+    with torch.no_grad():
+        expected = model.context_encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        got = backbone.base_model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        untrained = base.base_model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, untrained, atol=1e-4)  # the LoRA update is in the exported weights
+
+
+def test_gloss_bank_m_refuses_a_base_without_an_mlm_head(minilm_path):
+    with pytest.raises(CohesiveError, match="no trained masked-LM head, which gloss-bank-m needs"):
+        GlossBankEncoder.create(str(minilm_path), lora_rank=4, mlm=True)

@@ -74,6 +74,11 @@ CASES = {  # name -> (argv builder over tmp_path and the fixtures, expected word
                        "--kind", "embed-lr", "--model", pk, "--output-dir", t / "o",
                        "--set", f"corpus_dir={paraphrase_corpus(t / 'c', [GOOD_ROW] * 4)}"],
         "holds only pickle weights"),
+    "backbone of a folder that is not a gloss-bank model": (
+        lambda t, pk: ["wsd", "backbone", "--model", pk, "--output", t / "b"], "not a valid gloss-bank model"),
+    "gloss-bank-m on a base without an MLM head": (
+        lambda t, pk: ["wsd", "train", "--objective", "gloss-bank-m", "--model", "minilm", "--output-dir", t / "o"],
+        "no trained masked-LM head, which gloss-bank-m needs"),
     "corrupt model description": (
         lambda t, pk: ["wsd", "tag", "bank", "--model", broken_copy(SHIPPED_WSD, t / "m", "wsd_model.json", b"{x")],
         "wsd_model.json: not valid JSON"),

@@ -58,6 +58,12 @@ def register_models(wsd: argparse._SubParsersAction) -> None:
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config option")
     train.set_defaults(handler=run_train)
 
+    backbone = wsd.add_parser("backbone", help="write a gloss-bank model's context encoder (LoRA folded in) as a "
+                              "plain checkpoint, for GLUE and the held-out MLM check")
+    backbone.add_argument("--model", required=True, help="a trained gloss-bank / gloss-bank-m model folder")
+    backbone.add_argument("--output", required=True, help="the checkpoint folder to write (replaced whole)")
+    backbone.set_defaults(handler=run_backbone)
+
     predict = wsd.add_parser("predict", help="write a key file for a Raganato dataset with a trained model")
     predict.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or the shipped model)")
     predict.add_argument("prefix", help="SE2 SE3 SE07 SE13 SE15 ALL, or a path prefix (PREFIX.data.xml)")
@@ -152,6 +158,13 @@ def run_train(args: argparse.Namespace) -> None:
     selected = "" if summary["best_dev_f1"] is None else f"best dev F1 {100 * summary['best_dev_f1']:.1f}, "
     console.print(f"{selected}{summary['train_seconds']:.0f} s of training on {summary['pairs']} pairs; "
                   f"F1: {summary['results']}")
+
+
+def run_backbone(args: argparse.Namespace) -> None:
+    from cohesive.wsd.glossbank import export_backbone, read_meta
+
+    read_meta(Path(args.model))  # not a gloss-bank folder: one line, before anything loads
+    console.print(f"wrote {export_backbone(args.model, Path(args.output))}")
 
 
 def run_predict(args: argparse.Namespace) -> None:

@@ -545,13 +545,18 @@ class ShuffledSampler(torch.utils.data.Sampler[int]):
 
 
 class BankCollator:
-    """One pre-made batch -> context inputs, the bank vectors of its candidates, candidates and gold."""
+    """One pre-made batch -> context inputs, the bank vectors of its candidates, candidates and gold;
+    with `mlm_probability` > 0 the contexts are also masked (gloss-bank-m), never at a target's tokens."""
 
-    def __init__(self, pairs: PairSet, tokenizer, bank_matrix: torch.Tensor, sense_ids: torch.Tensor | None = None):
+    def __init__(self, pairs: PairSet, tokenizer, bank_matrix: torch.Tensor, sense_ids: torch.Tensor | None = None,
+                 mlm_probability: float = 0.0, seed: int = 0):
         self.pairs = pairs
+        self.tokenizer = tokenizer
         self.batcher = Batcher(pairs, tokenizer)
         self.bank_matrix = bank_matrix
         self.sense_ids = sense_ids  # per gloss of `pairs`: its row in the model's sense-offset table (-1: none)
+        self.mlm_probability = mlm_probability
+        self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, items: list[np.ndarray]) -> dict[str, torch.Tensor]:
         instances = np.concatenate(items)
@@ -569,4 +574,16 @@ class BankCollator:
                  "candidates": candidates, "gold": gold}
         if self.sense_ids is not None:
             batch["gloss_senses"] = self.sense_ids[torch.from_numpy(glosses)]
+        if self.mlm_probability > 0:
+            eligible = batch["context_mask"].bool() & ~target_tokens(batch)
+            batch["context_ids"], batch["mlm_labels"] = mask_tokens(batch["context_ids"], self.tokenizer,
+                                                                    self.mlm_probability, self.generator, eligible)
         return batch
+
+
+def target_tokens(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[rows, length] True at every token of some target span (those must stay visible to be disambiguated)."""
+    ids = batch["context_ids"]
+    positions = torch.arange(ids.shape[1])
+    spans = (positions >= batch["starts"][:, None]) & (positions < batch["ends"][:, None])
+    return torch.zeros(ids.shape, dtype=torch.int32).index_add_(0, batch["rows"], spans.to(torch.int32)) > 0

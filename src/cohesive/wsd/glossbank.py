@@ -9,6 +9,10 @@ pass over a sentence serves all of its targets (SemCor: 226k instances in 37k se
 training batches are whole sentences of similar length. Score = s * cos(C h_target, G g_sense),
 cross-entropy over the target's candidate senses.
 
+`gloss-bank-m` is the LMGC-M of this architecture: the contexts are also masked (15%, never a
+target's tokens) and the base's own frozen MLM head adds the masked-LM loss on the same pass, so
+the adapters must keep the language model while they learn senses.
+
 A trained folder is a small delta over the base checkpoint: `adapter/` (peft LoRA weights),
 `heads.safetensors` (C, G, s) and `glossbank.json` (base name and weight digest, checked at load).
 """
@@ -28,15 +32,16 @@ from safetensors import safe_open
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
-from transformers import AutoModel
+from transformers import AutoModel, AutoModelForMaskedLM
 
 from cohesive.atomic import save_safetensors, write_json
+from cohesive.distill.mlm import IGNORE, mlm_head
 from cohesive.errors import CohesiveError
 from cohesive.files import load_tensors, open_tensors
 from cohesive.lexicon.locate import cache_dir
 from cohesive.models import load_pretrained, resolve_model, weights_digest
 from cohesive.wsd.data import PairEncoder, pad_id, pad_sequences, single_affixes
-from cohesive.wsd.modeling import META_FILE, candidate_output, read_model_meta, target_states
+from cohesive.wsd.modeling import META_FILE, candidate_output, pool_targets, read_model_meta, target_states
 from cohesive.wsd.types import WsdOutput
 
 log = logging.getLogger(__name__)
@@ -139,10 +144,11 @@ class GlossBankEncoder(nn.Module):
     (U c_sense) added to its mapped gloss vector: supervised sense embeddings in the spirit of LMMS,
     while unseen senses keep their gloss vector alone."""
 
-    def __init__(self, context_encoder: nn.Module, meta: dict):
+    def __init__(self, context_encoder: nn.Module, meta: dict, lm_head: nn.Module | None = None):
         super().__init__()
         hidden = context_encoder.config.hidden_size
         self.context_encoder = context_encoder
+        self.lm_head = lm_head  # the base's frozen MLM head (gloss-bank-m only; part of the base, never saved)
         self.context_head = _identity_linear(hidden)
         self.gloss_head = _identity_linear(hidden)
         self.log_scale = nn.Parameter(torch.tensor(math.log(meta.get("initial_scale", 20.0))))
@@ -177,6 +183,9 @@ class GlossBankEncoder(nn.Module):
     def context_vectors(self, context_ids, context_mask, rows, starts, ends) -> torch.Tensor:
         """s * unit(C h): h the mean state of each target's tokens [starts, ends) in context row `rows`."""
         targets = target_states(self.context_encoder, context_ids, context_mask, rows, starts, ends)
+        return self._scaled(targets)
+
+    def _scaled(self, targets: torch.Tensor) -> torch.Tensor:
         return self.log_scale.exp() * F.normalize(self.context_head(targets), dim=-1)
 
     def gloss_vectors(self, bank_vectors: torch.Tensor, sense_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -188,10 +197,19 @@ class GlossBankEncoder(nn.Module):
         return F.normalize(mapped, dim=-1)
 
     def forward(self, context_ids, context_mask, rows, starts, ends, gloss_vectors, candidates, gold=None,
-                gloss_senses=None) -> WsdOutput:
-        """Scores [targets, candidates] (padding at -inf); loss = -log P(gold senses) over the candidates."""
-        targets = self.context_vectors(context_ids, context_mask, rows, starts, ends)
-        return candidate_output(targets @ self.gloss_vectors(gloss_vectors, gloss_senses).T, candidates, gold, "bank")
+                gloss_senses=None, mlm_labels=None) -> WsdOutput:
+        """Scores [targets, candidates] (padding at -inf); loss = -log P(gold senses) over the candidates,
+        plus, with `mlm_labels` (gloss-bank-m), the MLM loss of the same context pass (unweighted, as LMGC-M)."""
+        hidden = self.context_encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state
+        targets = self._scaled(pool_targets(hidden, rows, starts, ends))
+        out = candidate_output(targets @ self.gloss_vectors(gloss_vectors, gloss_senses).T, candidates, gold, "bank")
+        if mlm_labels is None or out.loss is None:
+            return out
+        if self.lm_head is None:
+            raise CohesiveError("masked contexts given to a gloss-bank model without an MLM head (objective gloss-bank)")
+        where = mlm_labels != IGNORE
+        mlm = F.cross_entropy(self.lm_head(hidden[where]), mlm_labels[where]) if where.any() else hidden.sum() * 0.0
+        return WsdOutput(out.loss + mlm, out.logits, {**out.parts, "mlm": mlm.detach()})
 
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -208,16 +226,19 @@ class GlossBankEncoder(nn.Module):
 
     @classmethod
     def create(cls, base: str, lora_rank: int = 16, lora_alpha: float = 32.0, lora_dropout: float = 0.05,
-               max_length: int = 128, max_gloss_tokens: int = 48, sense_rank: int = 0) -> GlossBankEncoder:
-        """A fresh model: LoRA adapters on `base` (`minilm` or a folder), identity heads."""
+               max_length: int = 128, max_gloss_tokens: int = 48, sense_rank: int = 0,
+               mlm: bool = False) -> GlossBankEncoder:
+        """A fresh model: LoRA adapters on `base` (`minilm` or a folder), identity heads; with `mlm`
+        (gloss-bank-m) also the base's own MLM head, frozen."""
         from peft import LoraConfig, get_peft_model
 
-        encoder = _load_base(base)
+        encoder, head = _load_base_with_head(base) if mlm else (_load_base(base), None)
         lora = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=LORA_TARGETS)
         meta = {"format": 1, "base": base, "base_digest": weights_digest(base), "max_length": max_length,
                 "max_gloss_tokens": max_gloss_tokens, "lora_rank": lora_rank, "lora_alpha": lora_alpha,
-                "pooling": "mean", "gloss_text": "lemma : gloss", "sense_rank": sense_rank}
-        return cls(get_peft_model(encoder, lora), meta)
+                "pooling": "mean", "gloss_text": "lemma : gloss", "sense_rank": sense_rank,
+                "objective": "gloss-bank-m" if mlm else "gloss-bank"}
+        return cls(get_peft_model(encoder, lora), meta, head)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> GlossBankEncoder:
@@ -229,7 +250,9 @@ class GlossBankEncoder(nn.Module):
         check_base(meta, directory)
         heads = load_tensors(directory / HEADS_FILE)
         load_tensors(directory / ADAPTER_DIR / ADAPTER_WEIGHTS)  # a damaged adapter fails here, on one line
-        model = cls(PeftModel.from_pretrained(_load_base(meta["base"]), str(directory / ADAPTER_DIR)), meta)
+        mlm = meta.get("objective") == "gloss-bank-m"
+        encoder, head = _load_base_with_head(meta["base"]) if mlm else (_load_base(meta["base"]), None)
+        model = cls(PeftModel.from_pretrained(encoder, str(directory / ADAPTER_DIR)), meta, head)
         if (directory / SENSES_FILE).is_file():
             with open_tensors(directory / SENSES_FILE) as handle:
                 model.add_senses(json.loads(handle.metadata()["keys"]))
@@ -245,8 +268,39 @@ class GlossBankEncoder(nn.Module):
         return self.context_encoder.merge_and_unload()
 
 
+def export_backbone(model_dir: str | Path, output: Path) -> Path:
+    """A plain checkpoint of the trained context encoder (LoRA folded into the base weights), with the
+    base's MLM head when it has one, so GLUE (`cohesive nlu`) and the held-out MLM check
+    (`cohesive distill evaluate`) can use the model like any other backbone."""
+    from transformers import AutoTokenizer
+
+    from cohesive.atomic import staged_dir
+
+    model = GlossBankEncoder.from_pretrained(model_dir)
+    base = model.meta["base"]
+    with_head = model.lm_head is not None
+    backbone = load_pretrained(AutoModelForMaskedLM if with_head else AutoModel, base)
+    (backbone.base_model if with_head else backbone).load_state_dict(model.merged_encoder().state_dict())
+    with staged_dir(output) as staging:
+        backbone.save_pretrained(staging)
+        AutoTokenizer.from_pretrained(resolve_model(base), trust_remote_code=False).save_pretrained(staging)
+    return output
+
+
 def _load_base(base: str) -> nn.Module:
     return load_pretrained(AutoModel, base)
+
+
+def _load_base_with_head(base: str) -> tuple[nn.Module, nn.Module]:
+    """The base's encoder and its trained MLM head (frozen); a base without one (MiniLM ships none) is refused."""
+    model, info = load_pretrained(AutoModelForMaskedLM, base, output_loading_info=True)
+    if any(key.startswith("cls.") or ".predictions." in key for key in info["missing_keys"]):
+        raise CohesiveError(f"{base} has no trained masked-LM head, which gloss-bank-m needs; use a masked-LM "
+                            "checkpoint (e.g. the general teacher of `cohesive teachers build`) or objective gloss-bank")
+    head = mlm_head(model)
+    for parameter in head.parameters():
+        parameter.requires_grad_(False)
+    return model.base_model, head
 
 
 def read_meta(directory: Path) -> dict:

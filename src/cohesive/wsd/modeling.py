@@ -212,8 +212,13 @@ def _load_backbone(path: str, pair_head: str, objective: str) -> nn.Module:
 def target_states(encoder: nn.Module, context_ids, context_mask, rows, starts, ends) -> torch.Tensor:
     """One encoder pass over the context rows; per target, the mean state of its tokens [starts, ends)
     in context row `rows` (so every target of a sentence reads the same pass)."""
-    hidden = encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state
-    positions = torch.arange(hidden.shape[1])
+    return pool_targets(encoder(input_ids=context_ids, attention_mask=context_mask).last_hidden_state,
+                        rows, starts, ends)
+
+
+def pool_targets(hidden: torch.Tensor, rows, starts, ends) -> torch.Tensor:
+    """Per target, the mean of `hidden[rows]` over its token span [starts, ends)."""
+    positions = torch.arange(hidden.shape[1], device=hidden.device)
     weights = ((positions >= starts[:, None]) & (positions < ends[:, None])).to(hidden.dtype)
     return torch.einsum("nl,nlh->nh", weights, hidden[rows]) / weights.sum(1, keepdim=True).clamp(min=1)
 

@@ -230,7 +230,7 @@ def _system(config: WsdTrainConfig, tokenizer):
     """The model-specific pieces (cross-encoder or bi-encoder) that `train` plugs into the Trainer."""
     if config.objective == "bem":
         return BiEncoderSystem(config, tokenizer)
-    if config.objective == "gloss-bank":
+    if config.objective in ("gloss-bank", "gloss-bank-m"):
         return GlossBankSystem(config, tokenizer)
     return CrossEncoderSystem(config, tokenizer)
 
@@ -290,7 +290,8 @@ class BiEncoderSystem:
 
 
 class GlossBankSystem:
-    """Training pieces for `objective: gloss-bank`; `batch_size` counts targets (whole sentences)."""
+    """Training pieces for `objective: gloss-bank` (and `gloss-bank-m`, which adds masked contexts and
+    the base's MLM loss); `batch_size` counts targets (whole sentences)."""
 
     marker = ""
     loader_batch_size = 1
@@ -301,7 +302,7 @@ class GlossBankSystem:
         self.tokenizer = tokenizer
         self.model = GlossBankEncoder.create(resolve_base(config.model), config.lora_rank, config.lora_alpha,
                                              config.lora_dropout, config.max_length, config.max_gloss_tokens,
-                                             config.sense_rank)
+                                             config.sense_rank, mlm=config.objective == "gloss-bank-m")
         self.bank = bank_for(self.model.meta, tokenizer, lexicon())
 
     def dataset(self, pairs: PairSet) -> BatchList:
@@ -317,7 +318,8 @@ class GlossBankSystem:
     def collator(self, pairs: PairSet) -> BankCollator:
         bank = self.bank.vectors(pairs.gloss_keys, desc="gloss bank (train)")
         senses = self.model.sense_ids(pairs.gloss_keys) if self.model.sense_codes is not None else None
-        return BankCollator(pairs, self.tokenizer, bank, senses)
+        mlm = self.config.mlm_probability if self.config.objective == "gloss-bank-m" else 0.0
+        return BankCollator(pairs, self.tokenizer, bank, senses, mlm, seed=self.config.seed)
 
     def dev_scorer(self, instances, gold):
         return dev_f1(GlossBankPredictor(self.model, self.tokenizer, self.bank, self.config.eval_batch_pairs), instances, gold)

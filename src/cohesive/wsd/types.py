@@ -16,7 +16,7 @@ from cohesive.errors import CohesiveError
 if TYPE_CHECKING:  # annotations only: the CLI imports this module and must start fast
     import torch
 
-OBJECTIVES = ("lmgc", "lmgc-m", "bem", "gloss-bank")
+OBJECTIVES = ("lmgc", "lmgc-m", "bem", "gloss-bank", "gloss-bank-m")
 BASELINES = ("first-sense", "lesk", "mfs")
 DATASET_ORDER = ["SE07", "SE2", "SE3", "SE13", "SE15", "ALL"]
 PAIR_HEADS = ("auto", "linear", "nsp")
@@ -59,6 +59,7 @@ class WsdTrainConfig:
     model: str = "minilm"  # `minilm` (embedded default) or a checkpoint folder (e.g. a distilled student)
     output_dir: Path = Path("runs/lmgc/minilm")
     objective: str = "lmgc-m"  # lmgc | lmgc-m | bem (bi-encoder) | gloss-bank (LoRA bi-encoder, frozen gloss bank)
+    #                          | gloss-bank-m (gloss-bank + MLM on the same context pass; base needs an MLM head)
     pair_head: str = "auto"  # auto | linear | nsp (BERT's next-sentence head, no new parameters)
     train_data: str = "semcor"  # `semcor` or a Raganato path prefix
     # SemCor sub-sampling (full SemCor: ~226k instances, ~1.5M pairs)
