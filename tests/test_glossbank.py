@@ -187,7 +187,6 @@ def test_gloss_bank_m_adds_the_frozen_heads_mlm_loss_and_exports_a_backbone(tiny
     from transformers import AutoModelForMaskedLM
 
     from cohesive.wsd.data import BankCollator
-
     from cohesive.wsd.glossbank import export_backbone
 
     output = tmp_path / "bank-m"

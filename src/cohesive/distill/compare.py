@@ -17,8 +17,8 @@ from cohesive.atomic import write_json, write_text, write_with
 from cohesive.config import config_text, load_config
 from cohesive.distill.heldout import MlmEvalConfig, evaluate_models
 from cohesive.distill.train import CONFIG_FILE, DistillTrainConfig, train_student
-from cohesive.files import read_json
 from cohesive.errors import CohesiveError
+from cohesive.files import read_json
 
 VARIANTS = {
     "mlm": {"mode": "mlm"},
