@@ -6,8 +6,8 @@ on the masked mean of the token states (:class:`MeanPoolClassifier`, how sentenc
 MiniLM were trained); `pooling: cls` uses `AutoModelForSequenceClassification` (BERT's `[CLS]`
 pooler). Batches are padded to their longest row and, with `group_by_length`, drawn from rows of
 similar length, which is what makes a CPU fine-tune fast (benchmarks/nlu_finetune_speed.py).
-A seed's `result.json` marks it done, so a rerun skips it; an interrupted seed
-resumes from its last Trainer checkpoint, and checkpoints are deleted once the seed is scored.
+A seed's `result.json` marks it done, so a rerun skips it, unless the model's weights changed since
+(then the stale seed runs again); an interrupted seed resumes from its last Trainer checkpoint, and checkpoints are deleted once the seed is scored.
 
 Layout: `output_dir/<model name>/<task>/seed<k>/{options.json,result.json}` and, over the seeds,
 `output_dir/<model name>/<task>/results.{json,md}`.
@@ -157,8 +157,10 @@ def finetune(config: NluConfig) -> dict:
     folder = run_dir(config)
     fingerprint = model_fingerprint(model_label(config.model)[1])
     claims = [(folder / f"seed{seed}", _options(config, spec, seed, fingerprint)) for seed in config.seeds]
-    for seed_dir, options in claims:  # every seed is checked before any is recorded
-        _check_claim(seed_dir, options)
+    stale = [seed_dir for seed_dir, options in claims if _is_stale(seed_dir, options)]  # all checked first
+    for seed_dir in stale:
+        log.warning("%s: the weights of %s changed since this seed ran: running it again", seed_dir, config.model)
+        shutil.rmtree(seed_dir)
     for seed_dir, options in claims:
         _claim(seed_dir, options)
     pending = [s for s in config.seeds if not (folder / f"seed{s}" / RESULT_FILE).is_file()]
@@ -188,9 +190,10 @@ def _options(config: NluConfig, spec: TaskSpec, seed: int, fingerprint: str) -> 
             "seed": seed, **{name: getattr(config, name) for name in RESULT_OPTIONS}}
 
 
-def _check_claim(seed_dir: Path, options: dict) -> None:
-    """A finished or interrupted seed must have used the same options and the same model weights
-    (skipping or resuming it otherwise would mix runs in one mean)."""
+def _is_stale(seed_dir: Path, options: dict) -> bool:
+    """Whether a finished or interrupted seed ran on other weights of the model (retrained or replaced
+    since), so it must run again; a seed run with other options is refused (skipping or resuming it
+    would mix runs in one mean, and replacing it silently would lose a result the user may want)."""
     path = seed_dir / OPTIONS_FILE
     if path.is_file():
         recorded = read_json(path)
@@ -202,9 +205,8 @@ def _check_claim(seed_dir: Path, options: dict) -> None:
         if "model_fingerprint" not in recorded:
             raise CohesiveError(f"{seed_dir} was run before model fingerprints were recorded, so it cannot be "
                                 f"checked that {options['model']!r} is unchanged: delete it or choose another output_dir")
-        if recorded["model_fingerprint"] != options["model_fingerprint"]:
-            raise CohesiveError(f"{seed_dir} was run with other weights of {options['model']!r} (the model was "
-                                "retrained or replaced since): delete it or choose another output_dir")
+        return recorded["model_fingerprint"] != options["model_fingerprint"]
+    return False
 
 
 def _claim(seed_dir: Path, options: dict) -> None:
