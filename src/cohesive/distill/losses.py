@@ -52,7 +52,7 @@ def sparse_kd_loss(student_logits: Tensor, teacher_ids: Tensor, teacher_probs: T
     mass on ids that only another teacher kept, so q's tail is slightly over-counted; with k = V
     the loss equals `dense_kd_loss`. q is renormalised to absorb the float16 rounding of the cache.
     """
-    n, vocab = student_logits.shape
+    n = student_logits.shape[0]
     if n == 0:
         return _zero(student_logits)
     w = weights.float()
@@ -60,12 +60,15 @@ def sparse_kd_loss(student_logits: Tensor, teacher_ids: Tensor, teacher_probs: T
     mass = (w.unsqueeze(-1) * teacher_probs.float()).reshape(n, -1).gather(1, order)
     first = torch.ones_like(ids, dtype=torch.bool)  # one entry per distinct id of S
     first[:, 1:] = ids[:, 1:] != ids[:, :-1]
-    # every entry gets the total mass of its id (teachers that share an id add up)
-    q = torch.zeros(n, vocab, device=student_logits.device).scatter_add_(1, ids, mass).gather(1, ids)
+    # every entry gets the total mass of its id (teachers that share an id add up): a segment sum over
+    # the sorted runs of equal ids, [n, K*k] wide rather than a scatter over the vocabulary
+    group = first.long().cumsum(dim=1) - 1
+    q = torch.zeros_like(mass).scatter_add_(1, group, mass).gather(1, group)
     q_tail = (w * teacher_tail.float().clamp_min(0.0)).sum(dim=-1)
     total = (q * first).sum(dim=-1) + q_tail
     q, q_tail = q / total.unsqueeze(-1), q_tail / total
-    log_s = torch.log_softmax(student_logits.float() / temperature, dim=-1).gather(1, ids)
+    scaled = student_logits.float() / temperature  # log-softmax at S only: logsumexp, then a gather
+    log_s = scaled.gather(1, ids) - torch.logsumexp(scaled, dim=-1, keepdim=True)
     s_support = (log_s.exp() * first).sum(dim=-1)
     log_s_tail = torch.log1p(-s_support.clamp(max=1.0 - 1e-6))  # the student's mass outside S, as one bucket
     kl = ((torch.xlogy(q, q) - q * log_s) * first).sum(dim=-1) + torch.xlogy(q_tail, q_tail) - q_tail * log_s_tail
