@@ -121,3 +121,22 @@ def test_experts_need_the_general_teacher(tmp_path):
         build_domain_teacher("glue", TeacherBuildConfig(output_dir=tmp_path, domain_init="general"))
     with pytest.raises(CohesiveError, match="unknown domain_init 'nope'"):
         TeacherBuildConfig(domain_init="nope").validate()
+
+
+def test_results_list_every_teacher_domain_build_time_and_curve(tmp_path):
+    from cohesive.distill.teachers import write_results
+
+    def teacher(name, losses, curve):
+        return {"name": name, "steps": 10, "train_seconds": 61.4, "tokens_per_second": 420, "curve": curve,
+                "heldout": {d: {"loss": loss, "top1": 0.25} for d, loss in zip(("wordnet", "semcor"), losses)}}
+
+    manifest = {"teachers": [teacher("general", (3.0, 4.0), [{"step": 0, "loss": 9.0, "top1": 0.0},
+                                                             {"step": 10, "loss": 3.5, "top1": 0.3}]),
+                             teacher("expert-wordnet", (2.5, 4.25), [])]}
+    write_results(manifest, tmp_path / "r")
+    text = (tmp_path / "r" / "teachers.md").read_text()
+    assert "| expert-wordnet | 2.50 / 25.0% | 4.25 / 25.0% |" in text
+    assert "| general | 10 | 61 | 420 |" in text and "| 10 | 3.500 | 30.0% |" in text
+    assert "expert-wordnet: held-out curve" not in text  # no curve recorded, no empty table
+    assert json.loads((tmp_path / "r" / "teachers.json").read_text()) == manifest
+    assert (tmp_path / "r" / "teachers.png").read_bytes()[:4] == b"\x89PNG"

@@ -33,7 +33,7 @@ from transformers import (
 )
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from cohesive.atomic import write_json
+from cohesive.atomic import write_json, write_text, write_with
 from cohesive.corpora.text import corpus_fingerprint, domain_split, mixed_texts, tokenize_blocks
 from cohesive.distill.mlm import mask_tokens, masked_lm_metrics, mlm_head, route_forward_to_masked_outputs
 from cohesive.errors import CohesiveError
@@ -83,6 +83,7 @@ class TeacherBuildConfig:
     logging_steps: int = 10
     seed: int = 0
     rebuild: bool = False  # retrain teachers whose folder already holds a finished build
+    results_dir: Path | None = None  # also write teachers.{json,md,png} here (table, build times, held-out curves)
 
     def validate(self) -> None:
         if self.domain_init not in DOMAIN_INITS:
@@ -399,7 +400,51 @@ def build_teachers(cfg: TeacherBuildConfig) -> dict:
     }
     write_json(output / MANIFEST, manifest)
     log.info("wrote %s\n%s", output / MANIFEST, heldout_table(manifest))
+    if cfg.results_dir is not None:
+        write_results(manifest, Path(cfg.results_dir))
     return manifest
+
+
+def write_results(manifest: dict, directory: Path) -> None:
+    """teachers.json (the manifest), teachers.md (teacher x domain table, build times, curves), teachers.png."""
+    write_json(directory / MANIFEST, manifest)
+    write_text(directory / "teachers.md", results_markdown(manifest))
+    plot_curves(manifest, directory / "teachers.png")
+
+
+def results_markdown(manifest: dict) -> str:
+    lines = ["Held-out masked-token loss / top-1 of every teacher on every domain (fixed masks):", "",
+             heldout_table(manifest), "", "| teacher | steps | train seconds | tokens/s |", "|---|---|---|---|"]
+    lines += [f"| {t['name']} | {t['steps']} | {t['train_seconds']:.0f} | {t['tokens_per_second']} |"
+              for t in manifest["teachers"]]
+    for teacher in manifest["teachers"]:
+        if teacher.get("curve"):
+            lines += ["", f"{teacher['name']}: held-out curve on its own evaluation blocks", "",
+                      "| step | loss | top-1 |", "|---|---|---|"]
+            lines += [f"| {p['step']} | {p['loss']:.3f} | {100 * p['top1']:.1f}% |" for p in teacher["curve"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(manifest: dict, path: Path) -> None:
+    """Held-out loss and top-1 against training steps, one line per teacher."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for teacher in manifest["teachers"]:
+        steps = [p["step"] for p in teacher.get("curve", [])]
+        for axis, metric in zip(axes, ("loss", "top1")):
+            axis.plot(steps, [p[metric] for p in teacher.get("curve", [])], marker="o", label=teacher["name"])
+    for axis, title in zip(axes, ("held-out MLM loss", "held-out top-1")):
+        axis.set_xlabel("training step of that teacher")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
 
 
 def heldout_table(manifest: dict) -> str:

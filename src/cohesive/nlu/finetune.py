@@ -7,7 +7,8 @@ MiniLM were trained); `pooling: cls` uses `AutoModelForSequenceClassification` (
 pooler). Batches are padded to their longest row and, with `group_by_length`, drawn from rows of
 similar length, which is what makes a CPU fine-tune fast (benchmarks/nlu_finetune_speed.py).
 A seed's `result.json` marks it done, so a rerun skips it, unless the model's weights changed since
-(then the stale seed runs again); an interrupted seed resumes from its last Trainer checkpoint, and checkpoints are deleted once the seed is scored.
+(then the stale seed runs again); an interrupted seed resumes from its last Trainer checkpoint, and
+checkpoints are deleted once the seed is scored.
 
 Layout: `output_dir/<model name>/<task>/seed<k>/{options.json,result.json}` and, over the seeds,
 `output_dir/<model name>/<task>/results.{json,md}`.
