@@ -249,3 +249,27 @@ def test_heldout_metrics_split_by_domain_and_pool_to_the_whole_set(tiny_teachers
     assert scores["tokens"] == whole["tokens"] and scores["loss"] == pytest.approx(whole["loss"], rel=1e-5)
     assert scores["top1"] == pytest.approx(whole["top1"])
     assert (scores["semcor_loss"], scores["semcor_top1"]) == pytest.approx((semcor["loss"], semcor["top1"]))
+
+
+def test_teacher_weights_by_domain_average_each_arms_per_token_weights(cache_dir, tmp_path, tiny_teachers, tokenizer):
+    from cohesive.distill.compare import arm_mixtures, teacher_weights_by_domain
+    from cohesive.distill.heldout import heldout_set
+    from cohesive.distill.mlm import masked_lm_outputs
+    from cohesive.distill.weighting import confidence_features
+
+    base = tiny_config(cache_dir, tmp_path / "unused", confidence="gold", weighting="normalize")
+    assert set(arm_mixtures(base, ["mlm", "single", "uniform", "weighted", "neg-entropy"])) == {"weighted",
+                                                                                                "neg-entropy"}
+    weights = teacher_weights_by_domain(base, ["uniform", "weighted"])
+    assert list(weights) == ["weighted"] and list(weights["weighted"]) == ["wordnet"]
+    got = weights["weighted"]["wordnet"]
+    assert list(got) == [p.name for p in tiny_teachers] and sum(got.values()) == pytest.approx(1.0)
+    heldout = heldout_set(["wordnet"], 6, tokenizer, 32)  # the same set, computed by hand: p_gold / sum p_gold
+    teachers = [m for _, m in load_teachers([str(p) for p in tiny_teachers])[0]]
+    with torch.no_grad():
+        logits = torch.stack([masked_lm_outputs(t, heldout.input_ids, torch.ones_like(heldout.input_ids),
+                                                heldout.labels).logits for t in teachers], dim=1)
+    gold = heldout.labels[heldout.labels != -100]
+    p_gold = confidence_features(logits, gold.unsqueeze(1).expand(-1, 3))["gold_prob"]
+    expected = (p_gold / p_gold.sum(dim=1, keepdim=True)).mean(dim=0)
+    assert list(got.values()) == pytest.approx(expected.tolist(), rel=1e-4)

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cohesive.atomic import write_json, write_text, write_with
 from cohesive.config import config_text, load_config
-from cohesive.distill.heldout import MlmEvalConfig, evaluate_models
+from cohesive.distill.heldout import MlmEvalConfig, evaluate_models, heldout_set
+from cohesive.distill.mlm import masked_lm_outputs
 from cohesive.distill.train import CONFIG_FILE, DistillTrainConfig, train_student
+from cohesive.distill.weighting import Mixture, confidence_features
 from cohesive.errors import CohesiveError
 from cohesive.files import read_json
 
@@ -65,7 +69,8 @@ def run_compare(config: DistillCompareConfig) -> dict:
     base = load_config(DistillTrainConfig, config.train_config, {k: v for k, v in budget.items() if v is not None})
     teachers = rank_teachers(base) if "single" in config.variants else []
     results = {"max_steps": base.max_steps, "batch_size": base.batch_size, "seeds": list(config.seeds),
-               "teachers": teachers, "students": {}}
+               "teachers": teachers, "teacher_weights": teacher_weights_by_domain(base, config.variants),
+               "students": {}}
     for student, options in config.students.items():
         arms = {}
         for name in config.variants:
@@ -155,6 +160,46 @@ def rank_teachers(config: DistillTrainConfig) -> list[dict]:
     return sorted(ranked, key=lambda t: t["loss"])
 
 
+def arm_mixtures(base: DistillTrainConfig, variants: list[str]) -> dict[str, Mixture]:
+    """The per-token weighting of every arm that mixes teachers by confidence (not uniform, not single)."""
+    mixtures = {}
+    for arm in variants:
+        options = {**{"confidence": base.confidence, "weighting": base.weighting, "tau": base.tau}, **VARIANTS[arm]}
+        if options.get("mode") == "cached" and options["confidence"] != "uniform":
+            mixtures[arm] = Mixture(options["confidence"], options["weighting"], options["tau"])
+    return mixtures
+
+
+@torch.no_grad()
+def teacher_weights_by_domain(base: DistillTrainConfig, variants: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """{arm: {domain: {teacher: mean weight}}} over the held-out masked tokens of each domain: which
+    teacher each confidence-weighted arm listens to, and whether that follows the domain."""
+    from cohesive.distill.cache import TeacherCache
+    from cohesive.distill.teachers import load_teachers
+
+    mixtures = arm_mixtures(base, variants)
+    if not mixtures:
+        return {}
+    cache = TeacherCache(base.cache_dir)
+    loaded, tokenizer = load_teachers(cache.teacher_names)
+    heldout = heldout_set(base.heldout_domains, base.heldout_per_domain, tokenizer, cache.seq_len,
+                          base.heldout_mask_seed)
+    sums = {arm: {d: torch.zeros(len(loaded)) for d in heldout.spans} for arm in mixtures}
+    counts = dict.fromkeys(heldout.spans, 0)
+    for domain, (start, end) in heldout.spans.items():
+        for first in range(start, end, 32):
+            ids, labels = heldout.input_ids[first:min(first + 32, end)], heldout.labels[first:min(first + 32, end)]
+            outputs = [masked_lm_outputs(model, ids, torch.ones_like(ids), labels) for _, model in loaded]
+            logits = torch.stack([o.logits for o in outputs], dim=1)
+            features = confidence_features(logits, outputs[0].gold.unsqueeze(1).expand(-1, len(loaded)))
+            counts[domain] += len(outputs[0].gold)
+            for arm, mixture in mixtures.items():
+                sums[arm][domain] += mixture.weights(features).sum(dim=0)
+    names = [Path(name).name for name, _ in loaded]
+    return {arm: {d: dict(zip(names, (total / max(counts[d], 1)).tolist())) for d, total in by_domain.items()}
+            for arm, by_domain in sums.items()}
+
+
 def read_curve(path: Path) -> list[dict]:
     """Held-out points by step; a resumed run re-logs steps after its checkpoint, so the last line per step wins."""
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
@@ -202,7 +247,7 @@ def results_markdown(results: dict) -> str:
             reached = "never" if arm["steps_to_single_final"] is None else str(arm["steps_to_single_final"])
             lines.append(f"| {student} | {name} | {arm['final_loss_mean']:.3f} +/- {arm['final_loss_std']:.3f} | "
                          f"{100 * arm['final_top1_mean']:.1f}% | {reached} |")
-    return "\n".join(lines + ["", *per_domain_markdown(results)]) + "\n"
+    return "\n".join(lines + ["", *per_domain_markdown(results), "", *weights_markdown(results)]) + "\n"
 
 
 def per_domain_markdown(results: dict) -> list[str]:
@@ -219,4 +264,16 @@ def per_domain_markdown(results: dict) -> list[str]:
             cells = [f"{arm['final'][f'eval_{d}_loss']['mean']:.3f} +/- {arm['final'][f'eval_{d}_loss']['std']:.3f} / "
                      f"{100 * arm['final'][f'eval_{d}_top1']['mean']:.1f}%" for d in domains]
             lines.append(f"| {student} | {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def weights_markdown(results: dict) -> list[str]:
+    """Mean teacher weight per held-out domain for every confidence-weighted arm."""
+    lines = []
+    for arm, by_domain in results.get("teacher_weights", {}).items():
+        teachers = list(next(iter(by_domain.values())))
+        lines += [f"Mean teacher weight per held-out domain, arm {arm}:", "",
+                  "| domain | " + " | ".join(teachers) + " |", "|---|" + "---|" * len(teachers)]
+        lines += [f"| {d} | " + " | ".join(f"{w[t]:.3f}" for t in teachers) + " |" for d, w in by_domain.items()]
+        lines.append("")
     return lines
