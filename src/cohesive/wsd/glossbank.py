@@ -35,13 +35,20 @@ from tqdm import tqdm
 from transformers import AutoModel, AutoModelForMaskedLM
 
 from cohesive.atomic import save_safetensors, write_json
-from cohesive.distill.mlm import IGNORE, mlm_head
+from cohesive.distill.mlm import mlm_head
 from cohesive.errors import CohesiveError
 from cohesive.files import load_tensors, open_tensors
 from cohesive.lexicon.locate import cache_dir
 from cohesive.models import load_pretrained, resolve_model, weights_digest
 from cohesive.wsd.data import PairEncoder, pad_id, pad_sequences, single_affixes
-from cohesive.wsd.modeling import META_FILE, candidate_output, pool_targets, read_model_meta, target_states
+from cohesive.wsd.modeling import (
+    META_FILE,
+    candidate_output,
+    masked_lm_loss,
+    pool_targets,
+    read_model_meta,
+    target_states,
+)
 from cohesive.wsd.types import WsdOutput
 
 log = logging.getLogger(__name__)
@@ -207,8 +214,7 @@ class GlossBankEncoder(nn.Module):
             return out
         if self.lm_head is None:
             raise CohesiveError("masked contexts given to a gloss-bank model without an MLM head (objective gloss-bank)")
-        where = mlm_labels != IGNORE
-        mlm = F.cross_entropy(self.lm_head(hidden[where]), mlm_labels[where]) if where.any() else hidden.sum() * 0.0
+        mlm = masked_lm_loss(self.lm_head, hidden, mlm_labels)
         return WsdOutput(out.loss + mlm, out.logits, {**out.parts, "mlm": mlm.detach()})
 
     def save_pretrained(self, directory: str | Path) -> None:

@@ -126,16 +126,9 @@ class LmgcModel(nn.Module):
         if labels is not None:
             parts["pair"] = F.cross_entropy(logits, labels)
         if mlm_labels is not None and self.objective == "lmgc-m":
-            parts["mlm"] = self._mlm_loss(hidden, mlm_labels)
+            parts["mlm"] = masked_lm_loss(self.lm_head(), hidden, mlm_labels)
         loss = sum(parts.values()) if parts else None
         return WsdOutput(loss, logits, {k: v.detach() for k, v in parts.items()})
-
-    def _mlm_loss(self, hidden: torch.Tensor, mlm_labels: torch.Tensor) -> torch.Tensor:
-        """Vocabulary logits only at the masked positions (the projection dominates CPU cost)."""
-        where = mlm_labels != IGNORE
-        if not where.any():
-            return hidden.sum() * 0.0
-        return F.cross_entropy(self.lm_head()(hidden[where]), mlm_labels[where])
 
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
@@ -207,6 +200,15 @@ def _load_backbone(path: str, pair_head: str, objective: str) -> nn.Module:
             raise CohesiveError(f"{path}: {config.model_type} models have no masked-LM head, which LMGC-M needs; "
                                 "use objective=lmgc") from None
         return AutoModel.from_pretrained(path, trust_remote_code=False)
+
+
+def masked_lm_loss(head: nn.Module, hidden: torch.Tensor, mlm_labels: torch.Tensor) -> torch.Tensor:
+    """MLM cross-entropy with vocabulary logits only at the masked positions (the projection dominates
+    CPU cost); a 0 still in the graph when nothing is masked. LMGC-M and gloss-bank-m both use it."""
+    where = mlm_labels != IGNORE
+    if not where.any():
+        return hidden.sum() * 0.0
+    return F.cross_entropy(head(hidden[where]), mlm_labels[where])
 
 
 def target_states(encoder: nn.Module, context_ids, context_mask, rows, starts, ends) -> torch.Tensor:
