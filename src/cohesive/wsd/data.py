@@ -581,9 +581,14 @@ class BankCollator:
         return batch
 
 
+def span_mask(starts: torch.Tensor, ends: torch.Tensor, length: int) -> torch.Tensor:
+    """[targets, length] True inside each target's token span [starts, ends)."""
+    positions = torch.arange(length, device=starts.device)
+    return (positions >= starts[:, None]) & (positions < ends[:, None])
+
+
 def target_tokens(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """[rows, length] True at every token of some target span (those must stay visible to be disambiguated)."""
     ids = batch["context_ids"]
-    positions = torch.arange(ids.shape[1])
-    spans = (positions >= batch["starts"][:, None]) & (positions < batch["ends"][:, None])
+    spans = span_mask(batch["starts"], batch["ends"], ids.shape[1])
     return torch.zeros(ids.shape, dtype=torch.int32).index_add_(0, batch["rows"], spans.to(torch.int32)) > 0

@@ -37,6 +37,7 @@ from cohesive.distill.mlm import IGNORE, mlm_head
 from cohesive.errors import CohesiveError
 from cohesive.files import load_tensors, open_tensors, read_json
 from cohesive.models import require_safetensors, resolve_model
+from cohesive.wsd.data import span_mask
 from cohesive.wsd.types import PAIR_HEADS, WsdOutput
 
 log = logging.getLogger(__name__)
@@ -220,8 +221,7 @@ def target_states(encoder: nn.Module, context_ids, context_mask, rows, starts, e
 
 def pool_targets(hidden: torch.Tensor, rows, starts, ends) -> torch.Tensor:
     """Per target, the mean of `hidden[rows]` over its token span [starts, ends)."""
-    positions = torch.arange(hidden.shape[1], device=hidden.device)
-    weights = ((positions >= starts[:, None]) & (positions < ends[:, None])).to(hidden.dtype)
+    weights = span_mask(starts, ends, hidden.shape[1]).to(hidden.dtype)
     return torch.einsum("nl,nlh->nh", weights, hidden[rows]) / weights.sum(1, keepdim=True).clamp(min=1)
 
 
