@@ -217,6 +217,26 @@ def test_gloss_bank_m_adds_the_frozen_heads_mlm_loss_and_exports_a_backbone(tiny
     assert not torch.allclose(got, untrained, atol=1e-4)  # the LoRA update is in the exported weights
 
 
+def test_an_lmgc_backbone_keeps_the_start_mlm_head_and_a_headless_start_exports_a_plain_encoder(
+        tiny_mlm, mini_semcor, tmp_path):
+    """The forgetting check scores the LMGC arm with the head it started from, as LMGC-M's frozen one."""
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    from cohesive.wsd.glossbank import export_backbone
+
+    train(tiny_config(tiny_mlm, mini_semcor, tmp_path / "bank", max_steps=2))
+    with_head = AutoModelForMaskedLM.from_pretrained(export_backbone(tmp_path / "bank", tmp_path / "backbone"))
+    start = AutoModelForMaskedLM.from_pretrained(tiny_mlm)
+    for name, value in start.cls.state_dict().items():
+        torch.testing.assert_close(with_head.cls.state_dict()[name], value)
+    headless = tmp_path / "encoder-only"
+    AutoModel.from_pretrained(tiny_mlm).save_pretrained(headless)
+    AutoTokenizer.from_pretrained(tiny_mlm).save_pretrained(headless)
+    train(tiny_config(headless, mini_semcor, tmp_path / "bank-headless", max_steps=2))
+    exported = export_backbone(tmp_path / "bank-headless", tmp_path / "backbone-headless")
+    assert json.loads((exported / "config.json").read_text())["architectures"] == ["BertModel"]
+
+
 def test_gloss_bank_m_refuses_a_base_without_an_mlm_head(minilm_path):
     with pytest.raises(CohesiveError, match="no trained masked-LM head, which gloss-bank-m needs"):
         GlossBankEncoder.create(str(minilm_path), lora_rank=4, mlm=True)

@@ -276,7 +276,8 @@ class GlossBankEncoder(nn.Module):
 
 def export_backbone(model_dir: str | Path, output: Path) -> Path:
     """A plain checkpoint of the trained context encoder (LoRA folded into the base weights), with the
-    base's MLM head when it has one, so GLUE (`cohesive nlu`) and the held-out MLM check
+    base's trained MLM head when the base has one (for either objective: gloss-bank-m keeps it frozen,
+    so the head is the start's in both arms), so GLUE (`cohesive nlu`) and the held-out MLM check
     (`cohesive distill evaluate`) can use the model like any other backbone."""
     from transformers import AutoTokenizer
 
@@ -284,9 +285,13 @@ def export_backbone(model_dir: str | Path, output: Path) -> Path:
 
     model = GlossBankEncoder.from_pretrained(model_dir)
     base = model.meta["base"]
-    with_head = model.lm_head is not None
-    backbone = load_pretrained(AutoModelForMaskedLM if with_head else AutoModel, base)
-    (backbone.base_model if with_head else backbone).load_state_dict(model.merged_encoder().state_dict())
+    backbone, info = load_pretrained(AutoModelForMaskedLM, base, output_loading_info=True)
+    if _lacks_mlm_head(info):
+        backbone = load_pretrained(AutoModel, base)
+    target = backbone.base_model
+    kept = target.state_dict().keys()  # a masked LM's encoder has no pooler: drop the (unused) one
+    target.load_state_dict({k: v for k, v in model.merged_encoder().state_dict().items()
+                            if k in kept or not k.startswith("pooler.")})
     with staged_dir(output) as staging:
         backbone.save_pretrained(staging)
         AutoTokenizer.from_pretrained(resolve_model(base), trust_remote_code=False).save_pretrained(staging)
@@ -300,13 +305,18 @@ def _load_base(base: str) -> nn.Module:
 def _load_base_with_head(base: str) -> tuple[nn.Module, nn.Module]:
     """The base's encoder and its trained MLM head (frozen); a base without one (MiniLM ships none) is refused."""
     model, info = load_pretrained(AutoModelForMaskedLM, base, output_loading_info=True)
-    if any(key.startswith("cls.") or ".predictions." in key for key in info["missing_keys"]):
+    if _lacks_mlm_head(info):
         raise CohesiveError(f"{base} has no trained masked-LM head, which gloss-bank-m needs; use a masked-LM "
                             "checkpoint (e.g. the general teacher of `cohesive teachers build`) or objective gloss-bank")
     head = mlm_head(model)
     for parameter in head.parameters():
         parameter.requires_grad_(False)
     return model.base_model, head
+
+
+def _lacks_mlm_head(loading_info: dict) -> bool:
+    """Whether `from_pretrained(..., output_loading_info=True)` had to initialise the MLM head."""
+    return any(key.startswith("cls.") or ".predictions." in key for key in loading_info["missing_keys"])
 
 
 def read_meta(directory: Path) -> dict:
