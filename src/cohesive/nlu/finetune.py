@@ -51,10 +51,10 @@ from cohesive.models import check_model, load_pretrained, model_fingerprint
 from cohesive.nlu.metrics import task_metrics
 from cohesive.nlu.pooling import BiEncoderClassifier, MeanPoolClassifier, PairCollator
 from cohesive.sampling import seeded_subsample
+from cohesive.seedruns import OPTIONS_FILE, prepare_seed_dirs
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "result.json"
-OPTIONS_FILE = "options.json"
 #: Options that change a seed's result: a finished or interrupted seed must have been run with the same.
 RESULT_OPTIONS = ("epochs", "max_steps", "batch_size", "learning_rate", "max_length", "warmup_ratio",
                   "weight_decay", "max_train_examples", "pooling", "group_by_length", "pair_encoding")
@@ -158,12 +158,7 @@ def finetune(config: NluConfig) -> dict:
     folder = run_dir(config)
     fingerprint = model_fingerprint(model_label(config.model)[1])
     claims = [(folder / f"seed{seed}", _options(config, spec, seed, fingerprint)) for seed in config.seeds]
-    stale = [seed_dir for seed_dir, options in claims if _is_stale(seed_dir, options)]  # all checked first
-    for seed_dir in stale:
-        log.warning("%s: the weights of %s changed since this seed ran: running it again", seed_dir, config.model)
-        shutil.rmtree(seed_dir)
-    for seed_dir, options in claims:
-        _claim(seed_dir, options)
+    prepare_seed_dirs(claims, ADDED_OPTIONS)
     pending = [s for s in config.seeds if not (folder / f"seed{s}" / RESULT_FILE).is_file()]
     runner = SeedRunner(config, spec) if pending else None
     name = model_label(config.model)[0]
@@ -189,32 +184,6 @@ def use_threads(config: FinetuneOptions) -> None:
 def _options(config: NluConfig, spec: TaskSpec, seed: int, fingerprint: str) -> dict:
     return {"model": model_label(config.model)[1], "model_fingerprint": fingerprint, "task": spec.name,
             "seed": seed, **{name: getattr(config, name) for name in RESULT_OPTIONS}}
-
-
-def _is_stale(seed_dir: Path, options: dict) -> bool:
-    """Whether a finished or interrupted seed ran on other weights of the model (retrained or replaced
-    since), so it must run again; a seed run with other options is refused (skipping or resuming it
-    would mix runs in one mean, and replacing it silently would lose a result the user may want)."""
-    path = seed_dir / OPTIONS_FILE
-    if path.is_file():
-        recorded = read_json(path)
-        changed = [f"{k}: {recorded.get(k, ADDED_OPTIONS.get(k))!r} -> {v!r}" for k, v in options.items()
-                   if k != "model_fingerprint" and recorded.get(k, ADDED_OPTIONS.get(k)) != v]
-        if changed:
-            raise CohesiveError(f"{seed_dir} was run with other options ({'; '.join(changed)}): "
-                                "delete it or choose another output_dir")
-        if "model_fingerprint" not in recorded:
-            raise CohesiveError(f"{seed_dir} was run before model fingerprints were recorded, so it cannot be "
-                                f"checked that {options['model']!r} is unchanged: delete it or choose another output_dir")
-        return recorded["model_fingerprint"] != options["model_fingerprint"]
-    return False
-
-
-def _claim(seed_dir: Path, options: dict) -> None:
-    """Record a new seed's options (a checked seed that has them already keeps its file)."""
-    path = seed_dir / OPTIONS_FILE
-    if not path.is_file():
-        write_json(path, options)
 
 
 class OrderedEvalTrainer(Trainer):
