@@ -11,8 +11,9 @@ import pytest
 from cohesive.cli import main
 from cohesive.corpora.glue import read_split, split_path, task_spec
 from cohesive.errors import DataError
+from cohesive.models import model_label
 from cohesive.nlu import finetune as finetune_module
-from cohesive.nlu.finetune import FinetuneOptions, NluConfig, finetune, model_label, shared_options, train_loss
+from cohesive.nlu.finetune import FinetuneOptions, NluConfig, finetune, shared_options, train_loss
 from cohesive.nlu.metrics import accuracy, f1, mcc, pearson, spearman, task_metrics
 from cohesive.nlu.suite import GLUE_AVERAGE_NOTE, glue_average, results_markdown
 

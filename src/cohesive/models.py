@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,17 @@ def weights_digest(name: str | Path) -> str:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
     return f"sha256:{digest.hexdigest()}"
+
+
+def model_label(model: str) -> tuple[str, str]:
+    """`NAME=PATH` -> (NAME, PATH); otherwise the folder's (or hub id's) last part names the model.
+    NAME becomes a folder under the output folder, so it is a plain name (no `..`, no separators)."""
+    name, sep, path = model.partition("=")
+    if sep and name and path and "/" not in name:
+        if not re.fullmatch(r"[\w.+-]+", name) or set(name) == {"."}:
+            raise CohesiveError(f"model label {name!r} in {model!r}: use letters, digits, '.', '_', '+' or '-' "
+                                "(it names a folder of the results)")
+        return name, path
+    if Path(model).is_dir():
+        return Path(model).resolve().name, model
+    return model.rstrip("/").rsplit("/", 1)[-1], model

@@ -17,7 +17,6 @@ Layout: `output_dir/<model name>/<task>/seed<k>/{options.json,result.json}` and,
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import statistics
 import time
@@ -47,7 +46,7 @@ from cohesive.corpora.glue import (
 )
 from cohesive.errors import CohesiveError
 from cohesive.files import read_json
-from cohesive.models import check_model, load_pretrained, model_fingerprint
+from cohesive.models import check_model, load_pretrained, model_fingerprint, model_label
 from cohesive.nlu.metrics import task_metrics
 from cohesive.nlu.pooling import BiEncoderClassifier, MeanPoolClassifier, PairCollator
 from cohesive.sampling import seeded_subsample
@@ -129,20 +128,6 @@ def check_inputs(models: list[str], tasks: list[str]) -> None:
             split_file(task, split)
     for model in models:
         check_model(model_label(model)[1])
-
-
-def model_label(model: str) -> tuple[str, str]:
-    """`NAME=PATH` -> (NAME, PATH); otherwise the folder's (or hub id's) last part names the model.
-    NAME becomes a folder under the output folder, so it is a plain name (no `..`, no separators)."""
-    name, sep, path = model.partition("=")
-    if sep and name and path and "/" not in name:
-        if not re.fullmatch(r"[\w.+-]+", name) or set(name) == {"."}:
-            raise CohesiveError(f"model label {name!r} in {model!r}: use letters, digits, '.', '_', '+' or '-' "
-                                "(it names a folder of the results)")
-        return name, path
-    if Path(model).is_dir():
-        return Path(model).resolve().name, model
-    return model.rstrip("/").rsplit("/", 1)[-1], model
 
 
 def run_dir(config: NluConfig) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from cohesive.atomic import write_json, write_text, write_with
 from cohesive.corpora.glue import task_spec
 from cohesive.errors import CohesiveError
+from cohesive.models import model_label
 from cohesive.nlu.finetune import (
     METRIC_NAMES,
     FinetuneOptions,
@@ -25,7 +26,6 @@ from cohesive.nlu.finetune import (
     check_inputs,
     finetune,
     metrics_markdown,
-    model_label,
     score,
     shared_options,
     use_threads,

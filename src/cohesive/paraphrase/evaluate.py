@@ -43,24 +43,27 @@ def evaluate_detectors(config: ParaphraseEvalConfig) -> dict:
         raise CohesiveError(f"detector folders need distinct names (results are keyed by them): {', '.join(names)}")
     manifest = read_manifest(config.corpus_dir)
     test = read_split(config.corpus_dir, "test")
-    texts = list(dict.fromkeys(r["text"] for r in test))  # a domain's originals recur in its generator cells
     results = {"corpus_dir": str(config.corpus_dir), "train_cell": manifest["train_cell"], "fpr": config.fpr,
                "domains": _ordered(test, "domain"), "generators": _ordered(test, "generator"), "detectors": {}}
     config.results_dir.mkdir(parents=True, exist_ok=True)
     for directory in config.detectors:
-        detector = load_detector(directory)
-        started = time.perf_counter()
-        scores = dict(zip(texts, detector(texts).tolist()))
-        seconds = time.perf_counter() - started
-        result = score_cells(test, scores, detector.threshold, config.fpr, manifest["train_cell"])
-        results["detectors"][Path(directory).name] = {
-            "path": str(directory), "kind": detector.kind, "threshold": detector.threshold,
-            "trained_on": detector.info.get("train_cell"), "validation": detector.info.get("validation"),
-            "scoring_seconds": round(seconds, 1), **result}
+        results["detectors"][Path(directory).name] = score_detector(directory, test, manifest["train_cell"], config.fpr)
         plot_heatmap(results, Path(directory).name, config.results_dir / f"{Path(directory).name}.png")
     write_json(config.results_dir / "paraphrase.json", results)
     write_text(config.results_dir / "paraphrase.md", results_markdown(results))
     return results
+
+
+def score_detector(directory: Path, test: list[dict], train_cell: dict, fpr: float) -> dict:
+    """One detector's cells, means, threshold and provenance on the test split."""
+    detector = load_detector(directory)
+    texts = list(dict.fromkeys(r["text"] for r in test))  # a domain's originals recur in its generator cells
+    started = time.perf_counter()
+    scores = dict(zip(texts, detector(texts).tolist()))
+    seconds = time.perf_counter() - started
+    return {"path": str(directory), "kind": detector.kind, "threshold": detector.threshold,
+            "trained_on": detector.info.get("train_cell"), "validation": detector.info.get("validation"),
+            "scoring_seconds": round(seconds, 1), **score_cells(test, scores, detector.threshold, fpr, train_cell)}
 
 
 def _ordered(rows: list[dict], key: str) -> list[str]:
