@@ -13,6 +13,7 @@ from cohesive.distill.teachers import TeacherBuildConfig
 from cohesive.distill.train import DistillTrainConfig
 from cohesive.nlu.finetune import NluConfig
 from cohesive.nlu.suite import SuiteConfig
+from cohesive.paraphrase.compare import BackboneCompareConfig
 from cohesive.paraphrase.corpus import ParaphraseCorpusConfig
 from cohesive.paraphrase.evaluate import ParaphraseEvalConfig
 from cohesive.paraphrase.train import DetectorTrainConfig
@@ -26,6 +27,7 @@ OPTIONS = {
     "teachers build": TeacherBuildConfig, "distill cache": DistillCacheConfig, "distill train": DistillTrainConfig,
     "distill compare": DistillCompareConfig, "paraphrase build": ParaphraseCorpusConfig,
     "paraphrase train": DetectorTrainConfig, "paraphrase evaluate": ParaphraseEvalConfig,
+    "paraphrase compare": BackboneCompareConfig,
 }
 
 

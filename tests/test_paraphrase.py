@@ -305,6 +305,51 @@ def test_built_corpus_splits_are_disjoint(built_corpus):
     assert all(r["changes"] > 0 for r in rows["test"] if r["label"] == 1)
 
 
+def test_backbone_comparison_pairs_seeds_resumes_and_reruns_a_retrained_backbone(built_corpus, tmp_path, tiny_mlm,
+                                                                                  tiny_teachers, capsys):
+    import shutil
+    import statistics
+
+    import yaml
+
+    other = tmp_path / "other-backbone"
+    shutil.copytree(tiny_teachers[0], other)  # another tiny MLM with the same vocabulary
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"kind": "word-lora", "corpus_dir": str(built_corpus), "max_steps": 2,
+                                      "window_words": 16, "batch_size": 8, "max_length": 64}))
+    config = tmp_path / "compare.yaml"
+    config.write_text(yaml.safe_dump({"backbones": [f"a={tiny_mlm}", f"b={other}"], "detector": "recipe.yaml",
+                                      "seeds": [1, 2], "output_dir": "runs", "results_dir": "results"}))
+    code, out, err = run_cli(capsys, "paraphrase", "compare", "--config", config)
+    assert code == 0, err
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    report = json.loads((results / "compare.json").read_text())
+    assert report["reference"] == "a" and report["backbones"]["b"]["seeds"] == [1, 2]
+    assert json.loads((runs / "b" / "seed2" / "detector.json").read_text())["options"]["seed"] == 2
+    cells = {(name, seed): json.loads((runs / name / f"seed{seed}" / "cells.json").read_text())["cells"]
+             for name in "ab" for seed in (1, 2)}
+    for k, cell in enumerate(report["differences"]["b"]["cells"]):
+        by_hand = [cells["b", s][k]["recall_at_fpr"] - cells["a", s][k]["recall_at_fpr"] for s in (1, 2)]
+        assert cell["recall_at_fpr"]["values"] == pytest.approx(by_hand)
+        by_hand = [cells["b", s][k]["macro_f1"] - cells["a", s][k]["macro_f1"] for s in (1, 2)]
+        assert cell["macro_f1"]["values"] == pytest.approx(by_hand)
+        assert cell["macro_f1"]["std"] == pytest.approx(statistics.stdev(by_hand))
+        assert report["backbones"]["a"]["cells"][k]["macro_f1"]["mean"] == pytest.approx(
+            (cells["a", 1][k]["macro_f1"] + cells["a", 2][k]["macro_f1"]) / 2)
+    assert any(c["macro_f1"]["values"] != [0, 0] for c in report["differences"]["b"]["cells"])  # b is another model
+    assert (results / "compare.png").read_bytes().startswith(b"\x89PNG")
+    assert "| a | 1, 2 |" in out and "| domain | generator | a | b | b - a |" in out
+
+    trained = {d: (d / "detector.json").stat().st_mtime_ns for d in runs.glob("*/seed*")}
+    (other / "config.json").write_text((other / "config.json").read_text() + "\n")  # b "retrained": new fingerprint
+    code, _, err = run_cli(capsys, "paraphrase", "compare", "--config", config)
+    assert code == 0, err
+    again = {d: (d / "detector.json").stat().st_mtime_ns for d in runs.glob("*/seed*")}
+    assert {d.parent.name for d in again if again[d] != trained[d]} == {"b"}  # a skipped, b run again
+    code, _, err = run_cli(capsys, "paraphrase", "compare", "--config", config, "--set", "fpr=0.05")
+    assert code == 2 and "was run with other options (fpr: 0.01 -> 0.05)" in err
+
+
 def test_build_is_deterministic(built_corpus, tmp_path, tiny_mlm):
     code = main(["paraphrase", "build", "--config", str(built_corpus / "build.yaml"),
                  "--set", f"output_dir={tmp_path}"])

@@ -1,4 +1,4 @@
-"""`cohesive paraphrase build|train|evaluate` and `cohesive detect FILE`."""
+"""`cohesive paraphrase build|train|evaluate|compare` and `cohesive detect FILE`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate = stages.add_parser("evaluate", help="macro-F1 and recall at 1%% FPR per domain x generator cell")
     evaluate.add_argument("--detectors", nargs="+", metavar="DIR", help="trained detector folders")
     _stage(evaluate, run_evaluate)
+
+    _stage(stages.add_parser("compare", help="one detector recipe on several backbones x seeds, every test cell, "
+                             "differences from the first backbone"), run_compare)
 
     detect = commands.add_parser("detect", help="score each paragraph of a text file for machine paraphrase")
     detect.add_argument("file", type=Path, help="a UTF-8 text file; paragraphs are separated by blank lines")
@@ -68,6 +71,14 @@ def run_evaluate(args: argparse.Namespace) -> None:
     config = load_config(ParaphraseEvalConfig, args.config, cli_overrides({"detectors": args.detectors}, args.set))
     print(results_markdown(evaluate_detectors(config)))
     print(f"results: {config.results_dir}")
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from cohesive.paraphrase.compare import BackboneCompareConfig, compare_backbones, report_markdown
+
+    config = load_config(BackboneCompareConfig, args.config, parse_overrides(args.set))
+    print(report_markdown(compare_backbones(config)))
+    print(f"results: {config.results_dir or config.output_dir}")
 
 
 def run_detect(args: argparse.Namespace) -> None:
