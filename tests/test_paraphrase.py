@@ -341,6 +341,10 @@ def test_backbone_comparison_pairs_seeds_resumes_and_reruns_a_retrained_backbone
     assert "| a | 1, 2 |" in out and "| domain | generator | a | b | b - a |" in out
 
     trained = {d: (d / "detector.json").stat().st_mtime_ns for d in runs.glob("*/seed*")}
+    code, out, err = run_cli(capsys, "paraphrase", "compare", "--config", config, "--set", f"backbones=[b={other}/.]",
+                             "--set", "seeds=[2]")  # the same folder spelt otherwise: read back, not retrained
+    assert code == 0, err
+    assert "| b | 2 |" in out and "b - a" not in out and not (results / "compare.png").exists()
     (other / "config.json").write_text((other / "config.json").read_text() + "\n")  # b "retrained": new fingerprint
     code, _, err = run_cli(capsys, "paraphrase", "compare", "--config", config)
     assert code == 0, err
@@ -348,6 +352,9 @@ def test_backbone_comparison_pairs_seeds_resumes_and_reruns_a_retrained_backbone
     assert {d.parent.name for d in again if again[d] != trained[d]} == {"b"}  # a skipped, b run again
     code, _, err = run_cli(capsys, "paraphrase", "compare", "--config", config, "--set", "fpr=0.05")
     assert code == 2 and "was run with other options (fpr: 0.01 -> 0.05)" in err
+    (tmp_path / "tfidf.yaml").write_text(yaml.safe_dump({"kind": "tfidf-lr", "corpus_dir": str(built_corpus)}))
+    code, _, err = run_cli(capsys, "paraphrase", "compare", "--config", config, "--set", f"detector={tmp_path / 'tfidf.yaml'}")
+    assert code == 2 and "kind 'tfidf-lr' does not use a backbone" in err
 
 
 def test_build_is_deterministic(built_corpus, tmp_path, tiny_mlm):

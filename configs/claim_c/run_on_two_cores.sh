@@ -6,7 +6,7 @@
 #   cohesive paraphrase compare --config configs/claim_c/compare.yaml
 #   bash configs/claim_c/run_on_two_cores.sh        (from anywhere; logs in logs/claim-c-*.log)
 mkdir -p "$(dirname "$0")/../../logs"
-cd "$(dirname "$0")/../.." && source .venv/bin/activate
+cd "$(dirname "$0")/../.." && source .venv/bin/activate || exit 1
 export OMP_NUM_THREADS=1
 C=configs/claim_c/compare.yaml
 BASE=base=runs/teachers-experts/minilm-mlm LMGC=lmgc=runs/claim-b/lmgc-backbone LMGCM=lmgcm=runs/claim-b/lmgcm-backbone

@@ -77,7 +77,9 @@ def run_compare(args: argparse.Namespace) -> None:
     from cohesive.paraphrase.compare import BackboneCompareConfig, compare_backbones, report_markdown
 
     config = load_config(BackboneCompareConfig, args.config, parse_overrides(args.set))
-    print(report_markdown(compare_backbones(config)))
+    report = compare_backbones(config)
+    dump_config(config, (config.results_dir or config.output_dir) / "compare.yaml")
+    print(report_markdown(report))
     print(f"results: {config.results_dir or config.output_dir}")
 
 

@@ -27,7 +27,7 @@ from cohesive.models import check_model, model_fingerprint, model_label
 from cohesive.paraphrase.corpus import read_manifest, read_split
 from cohesive.paraphrase.detectors import DETECTOR_FILE
 from cohesive.paraphrase.evaluate import score_detector
-from cohesive.paraphrase.train import DetectorTrainConfig, train_detector
+from cohesive.paraphrase.train import ENCODER_KINDS, DetectorTrainConfig, train_detector
 from cohesive.seedruns import prepare_seed_dirs
 
 log = logging.getLogger(__name__)
@@ -65,33 +65,43 @@ def compare_backbones(config: BackboneCompareConfig) -> dict:
     """Train and score every backbone x seed not done yet; write the comparison after each."""
     config.validate()
     recipe = load_config(DetectorTrainConfig, config.detector)
-    recipe.validate()
+    if recipe.kind not in ENCODER_KINDS:  # a TF-IDF recipe ignores the backbone: every difference would be 0
+        raise CohesiveError(f"{config.detector}: kind {recipe.kind!r} does not use a backbone; choose one of "
+                            f"{', '.join(ENCODER_KINDS)}")
     claims = {(name, seed): _claim(config, recipe, name, path, seed)
               for seed in config.seeds for name, path in map(model_label, config.backbones)}
     prepare_seed_dirs(list(claims.values()))
     manifest = read_manifest(recipe.corpus_dir)
     test = read_split(recipe.corpus_dir, "test")
     runs: dict[str, dict[int, dict]] = {model_label(b)[0]: {} for b in config.backbones}
-    for number, ((name, seed), (run, options)) in enumerate(claims.items(), 1):
+    models = {name: options["model"] for (name, _), (_, options) in claims.items()}
+    for (name, seed), (run, _) in claims.items():
+        if (run / CELLS_FILE).is_file():
+            runs[name][seed] = read_json(run / CELLS_FILE)
+    pending = [(key, claim) for key, claim in claims.items() if key[1] not in runs[key[0]]]
+    target = config.results_dir or config.output_dir
+    for number, ((name, seed), (run, options)) in enumerate(pending, 1):
         if not (run / DETECTOR_FILE).is_file():
-            log.info("[%d/%d] %s, seed %d: training", number, len(claims), name, seed)
+            log.info("[%d/%d] %s, seed %d: training", number, len(pending), name, seed)
             train_detector(dataclasses.replace(recipe, model=options["model"], seed=seed, output_dir=run))
-        if not (run / CELLS_FILE).is_file():
-            log.info("[%d/%d] %s, seed %d: scoring the test cells", number, len(claims), name, seed)
-            write_json(run / CELLS_FILE, score_detector(run, test, manifest["train_cell"], config.fpr))
+        log.info("[%d/%d] %s, seed %d: scoring the test cells", number, len(pending), name, seed)
+        write_json(run / CELLS_FILE, score_detector(run, test, manifest["train_cell"], config.fpr))
         runs[name][seed] = read_json(run / CELLS_FILE)
-        report = summarise(runs, manifest["train_cell"], config.fpr)
-        write_report(report, config.results_dir or config.output_dir)
+        write_report(summarise(runs, models, manifest["train_cell"], config.fpr), target)
+    report = summarise(runs, models, manifest["train_cell"], config.fpr)
+    write_report(report, target)
     return report
 
 
 def _claim(config: BackboneCompareConfig, recipe: DetectorTrainConfig, name: str, path: str,
            seed: int) -> tuple[Path, dict]:
-    """A run's folder and the options it is recorded (and checked) with."""
-    recipe_options = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(recipe).items()
-                      if k not in ("model", "seed", "output_dir")}
+    """A run's folder and the options it is recorded (and checked) with; local folders as absolute
+    paths, so the same run reads the same whether the config or `--set` named it, from any directory."""
+    recipe_options = {k: str(Path(v).resolve()) if isinstance(v, Path) else v
+                      for k, v in dataclasses.asdict(recipe).items() if k not in ("model", "seed", "output_dir")}
+    model = str(Path(path).resolve()) if Path(path).is_dir() else path
     return config.output_dir / name / f"seed{seed}", {
-        "model": path, "model_fingerprint": model_fingerprint(path), "seed": seed, "fpr": config.fpr, **recipe_options}
+        "model": model, "model_fingerprint": model_fingerprint(path), "seed": seed, "fpr": config.fpr, **recipe_options}
 
 
 def mean_std(values: list[float]) -> dict:
@@ -100,7 +110,7 @@ def mean_std(values: list[float]) -> dict:
             "std": statistics.stdev(values) if len(values) > 1 else None}
 
 
-def summarise(runs: dict[str, dict[int, dict]], train_cell: dict, fpr: float) -> dict:
+def summarise(runs: dict[str, dict[int, dict]], models: dict[str, str], train_cell: dict, fpr: float) -> dict:
     """Per backbone: every cell and the means over seeds; per other backbone: per-cell differences
     from the reference (the first), paired by seed over the seeds both have."""
     reference = next(iter(runs))
@@ -114,7 +124,7 @@ def summarise(runs: dict[str, dict[int, dict]], train_cell: dict, fpr: float) ->
                   **{m: mean_std([_cell(by_seed[s], c)[m] for s in seeds]) for m in METRICS}}
                  for c in first["cells"]]
         report["backbones"][name] = {
-            "seeds": seeds, "path": first["path"], "cells": cells,
+            "seeds": seeds, "model": models[name], "cells": cells,
             **{key: mean_std([by_seed[s][key] for s in seeds]) for key in
                ("mean_macro_f1", "unseen_macro_f1", "mean_recall_at_fpr", "unseen_recall_at_fpr")},
             "validation_macro_f1": mean_std([by_seed[s]["validation"]["macro_f1"] for s in seeds])}
@@ -134,7 +144,12 @@ def summarise(runs: dict[str, dict[int, dict]], train_cell: dict, fpr: float) ->
 
 
 def _cell(run: dict, like: dict) -> dict:
-    return next(c for c in run["cells"] if (c["domain"], c["generator"]) == (like["domain"], like["generator"]))
+    """The cell of `run` with `like`'s domain and generator (runs scored on other test cells are refused)."""
+    for cell in run["cells"]:
+        if (cell["domain"], cell["generator"]) == (like["domain"], like["generator"]):
+            return cell
+    raise CohesiveError(f"{run.get('path', 'a run')} has no {like['domain']} x {like['generator']} cell: its test "
+                        "split differs from the other runs' (corpus rebuilt?); delete its cells.json to score it again")
 
 
 def write_report(report: dict, target: Path) -> None:
@@ -143,6 +158,8 @@ def write_report(report: dict, target: Path) -> None:
     write_text(target / "compare.md", report_markdown(report))
     if report["differences"]:
         plot_differences(report, target / "compare.png")
+    else:  # nothing to compare yet (or any more): no chart left over from an earlier run
+        (target / "compare.png").unlink(missing_ok=True)
 
 
 def _pct(entry: dict, signed: bool = False) -> str:

@@ -286,7 +286,7 @@ def export_backbone(model_dir: str | Path, output: Path) -> Path:
     model = GlossBankEncoder.from_pretrained(model_dir)
     base = model.meta["base"]
     backbone, info = load_pretrained(AutoModelForMaskedLM, base, output_loading_info=True)
-    if _lacks_mlm_head(info):
+    if _lacks_mlm_head(backbone, info):
         backbone = load_pretrained(AutoModel, base)
     target = backbone.base_model
     kept = target.state_dict().keys()  # a masked LM's encoder has no pooler: drop the (unused) one
@@ -305,7 +305,7 @@ def _load_base(base: str) -> nn.Module:
 def _load_base_with_head(base: str) -> tuple[nn.Module, nn.Module]:
     """The base's encoder and its trained MLM head (frozen); a base without one (MiniLM ships none) is refused."""
     model, info = load_pretrained(AutoModelForMaskedLM, base, output_loading_info=True)
-    if _lacks_mlm_head(info):
+    if _lacks_mlm_head(model, info):
         raise CohesiveError(f"{base} has no trained masked-LM head, which gloss-bank-m needs; use a masked-LM "
                             "checkpoint (e.g. the general teacher of `cohesive teachers build`) or objective gloss-bank")
     head = mlm_head(model)
@@ -314,9 +314,10 @@ def _load_base_with_head(base: str) -> tuple[nn.Module, nn.Module]:
     return model.base_model, head
 
 
-def _lacks_mlm_head(loading_info: dict) -> bool:
-    """Whether `from_pretrained(..., output_loading_info=True)` had to initialise the MLM head."""
-    return any(key.startswith("cls.") or ".predictions." in key for key in loading_info["missing_keys"])
+def _lacks_mlm_head(model: nn.Module, loading_info: dict) -> bool:
+    """Whether `from_pretrained(..., output_loading_info=True)` had to initialise weights outside the
+    encoder (`base_model_prefix`), i.e. the MLM head, whatever the architecture calls it."""
+    return any(not key.startswith(f"{model.base_model_prefix}.") for key in loading_info["missing_keys"])
 
 
 def read_meta(directory: Path) -> dict:
