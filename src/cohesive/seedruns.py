@@ -41,7 +41,7 @@ def _is_stale(seed_dir: Path, options: dict, added_defaults: dict) -> bool:
         return False
     recorded = read_json(path)
     changed = [f"{k}: {recorded.get(k, added_defaults.get(k))!r} -> {v!r}" for k, v in options.items()
-               if k != FINGERPRINT and recorded.get(k, added_defaults.get(k)) != v]
+               if k != FINGERPRINT and not _same(k, recorded.get(k, added_defaults.get(k)), v)]
     if changed:
         raise CohesiveError(f"{seed_dir} was run with other options ({'; '.join(changed)}): "
                             "delete it or choose another output_dir")
@@ -49,3 +49,14 @@ def _is_stale(seed_dir: Path, options: dict, added_defaults: dict) -> bool:
         raise CohesiveError(f"{seed_dir} was run before model fingerprints were recorded, so it cannot be "
                             f"checked that {options['model']!r} is unchanged: delete it or choose another output_dir")
     return recorded[FINGERPRINT] != options[FINGERPRINT]
+
+
+def _same(key: str, recorded, value) -> bool:
+    """Equal options; a model folder is the same however it was spelt (`./runs/m`, `runs/m`, absolute)."""
+    if key == "model" and isinstance(recorded, str) and isinstance(value, str):
+        return _folder(recorded) == _folder(value)
+    return recorded == value
+
+
+def _folder(model: str) -> str:
+    return str(Path(model).resolve()) if Path(model).is_dir() else model

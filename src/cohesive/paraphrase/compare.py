@@ -95,13 +95,12 @@ def compare_backbones(config: BackboneCompareConfig) -> dict:
 
 def _claim(config: BackboneCompareConfig, recipe: DetectorTrainConfig, name: str, path: str,
            seed: int) -> tuple[Path, dict]:
-    """A run's folder and the options it is recorded (and checked) with; local folders as absolute
-    paths, so the same run reads the same whether the config or `--set` named it, from any directory."""
+    """A run's folder and the options it is recorded (and checked) with; the recipe's folders as
+    absolute paths, so a run reads the same from any directory."""
     recipe_options = {k: str(Path(v).resolve()) if isinstance(v, Path) else v
                       for k, v in dataclasses.asdict(recipe).items() if k not in ("model", "seed", "output_dir")}
-    model = str(Path(path).resolve()) if Path(path).is_dir() else path
     return config.output_dir / name / f"seed{seed}", {
-        "model": model, "model_fingerprint": model_fingerprint(path), "seed": seed, "fpr": config.fpr, **recipe_options}
+        "model": path, "model_fingerprint": model_fingerprint(path), "seed": seed, "fpr": config.fpr, **recipe_options}
 
 
 def mean_std(values: list[float]) -> dict:
