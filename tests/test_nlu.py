@@ -297,7 +297,9 @@ def test_glue_average_takes_each_tasks_metric_mean_then_the_task_mean():
     report = {"models": ["m"], "tasks": tasks, "options": shared_options(FinetuneOptions()), "results": {"m": by_task}}
     table = results_markdown(report)
     assert "| model | MRPC F1 | STS-B Spearman | CoLA MCC | GLUE avg. |" in table
-    assert "| m | 90.0 ± 0.0 | 50.0 ± 0.0 | 35.0 ± 0.0 | 56.7 |" in table and GLUE_AVERAGE_NOTE in table
+    assert "| m | 90.0 | 50.0 | 35.0 | 56.7 |" in table and GLUE_AVERAGE_NOTE in table  # one seed: no spread
+    by_task["cola"]["metrics"]["mcc"] = {"mean": 0.35, "std": 0.02, "values": [0.33, 0.37]}
+    assert "| m | 90.0 | 50.0 | 35.0 ± 2.0 | 56.7 |" in results_markdown(report)
 
 
 def test_missing_data_through_the_cli_names_the_path(capsys, tmp_path, monkeypatch):

@@ -341,7 +341,9 @@ METRIC_NAMES = {"accuracy": "acc.", "f1": "F1", "mcc": "MCC", "pearson": "Pearso
 
 
 def score(entry: dict) -> str:
-    """`{"mean": .6123, "std": .0101}` -> `61.2 ± 1.0` (scores x100)."""
+    """`{"mean": .6123, "std": .0101, "values": [...]}` -> `61.2 ± 1.0` (scores x100); one seed has no spread."""
+    if len(entry.get("values", [])) == 1:
+        return f"{100 * entry['mean']:.1f}"
     return f"{100 * entry['mean']:.1f} ± {100 * entry['std']:.1f}"
 
 
