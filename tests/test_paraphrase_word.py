@@ -151,7 +151,8 @@ def _rows(n: int) -> list[dict]:
 def tiny_word_detector(tiny_mlm, tmp_path_factory):
     from cohesive.paraphrase.wordlevel import WordDetector
 
-    detector = WordDetector(model=str(tiny_mlm), window_words=12, batch_size=4, max_steps=3, learning_rate=1e-2)
+    detector = WordDetector(model=str(tiny_mlm), window_words=12, batch_size=4, max_steps=3, learning_rate=1e-2,
+                            frequency_features=True)
     log = detector.fit_rows(_rows(3))
     assert log["steps"] == 3 and log["substituted_words"] > 0
     detector.calibrate(_rows(4))
@@ -160,12 +161,27 @@ def tiny_word_detector(tiny_mlm, tmp_path_factory):
     return detector, folder
 
 
+def test_frequency_features_by_hand():
+    """automobile: its WordNet synonyms car / auto / machine / motorcar; a word WordNet lacks has only its own."""
+    from wordfreq import zipf_frequency
+
+    from cohesive.paraphrase.wordlevel import FREQUENCY_FEATURES, frequency_features
+
+    own, lemma, synonym, gap, relative, relative_gap = frequency_features("automobiles")
+    assert own == zipf_frequency("automobiles", "en") and lemma == zipf_frequency("automobile", "en")
+    assert synonym == max(zipf_frequency(w, "en") for w in ("car", "auto", "machine", "motorcar"))
+    assert gap == pytest.approx(synonym - lemma) and relative >= synonym and relative_gap == pytest.approx(relative - lemma)
+    assert frequency_features("zqxv") == (0.0,) * len(FREQUENCY_FEATURES)
+    assert frequency_features("RNA")[0] == zipf_frequency("rna", "en") > 0
+
+
 def test_word_detector_round_trips_without_pickle(tiny_word_detector):
     from cohesive.paraphrase.detectors import load_detector
 
     detector, folder = tiny_word_detector
     assert sorted(p.name for p in folder.iterdir()) == ["aggregate.json", "detector.json", "weights.safetensors"]
     loaded = load_detector(folder)
+    assert loaded.frequency_features and loaded.network.token_head[0].in_features == 32 + 7 + 6  # tiny hidden 32
     texts = [ORIGINAL, SPUN]
     assert loaded(texts) == pytest.approx(detector(texts), abs=1e-5)
     assert json.loads((folder / "aggregate.json").read_text())["features"] == list(

@@ -40,6 +40,7 @@ class DetectorTrainConfig:
     lora_rank: int = 8
     lora_alpha: int = 16
     correction_weight: float = 0.5
+    frequency_features: bool = False  # word-lora: general-English word frequencies as token-head inputs
     max_steps: int | None = None
     # tfidf-*
     max_features: int = 50000

@@ -42,6 +42,13 @@ AGGREGATE_FILE = "aggregate.json"
 PARAGRAPH_FEATURES = ("share_flagged", "mean", "top3_mean", "top8_mean", "log_flagged")
 LEXICAL_FEATURES = ("in_wordnet", "log_count", "log_best_synonym_count", "synonym_count_gap", "log_synonyms",
                     "stop_word", "log_pieces")
+#: With `frequency_features`: the word's Zipf frequency in general English (`wordfreq`: Wikipedia,
+#: subtitles, news, books, web), its lemma's, the most frequent WordNet synonym's and relative's
+#: (hypernyms, up to 20 hyponyms) and their gaps to the lemma. SemCor counts are zero for most
+#: technical words; multi-register frequencies keep "a rare word where a common relative fits" meaningful
+#: outside Brown-corpus prose.
+FREQUENCY_FEATURES = ("zipf", "zipf_lemma", "zipf_synonym", "zipf_synonym_gap", "zipf_relative", "zipf_relative_gap")
+MAX_HYPONYMS = 20
 WORD_FLAG = 0.5  # a word counts as substituted for the statistics at this score
 IGNORE = -100
 
@@ -127,15 +134,16 @@ class WordDetector:
 
     kind = "word-lora"
     OPTIONS = ("model", "max_length", "window_words", "batch_size", "epochs", "max_steps", "learning_rate",
-               "lora_rank", "lora_alpha", "correction_weight", "seed", "base_digest")
+               "lora_rank", "lora_alpha", "correction_weight", "frequency_features", "seed", "base_digest")
 
     def __init__(self, model: str = "minilm", max_length: int = 128, window_words: int = 80, batch_size: int = 16,
                  epochs: float = 1.0, max_steps: int | None = None, learning_rate: float = 1e-3, lora_rank: int = 8,
-                 lora_alpha: int = 16, correction_weight: float = 0.5, seed: int = 0, base_digest: str | None = None):
+                 lora_alpha: int = 16, correction_weight: float = 0.5, frequency_features: bool = False, seed: int = 0,
+                 base_digest: str | None = None):
         self.model, self.max_length, self.window_words, self.batch_size = model, max_length, window_words, batch_size
         self.epochs, self.max_steps, self.learning_rate = epochs, max_steps, learning_rate
         self.lora_rank, self.lora_alpha, self.correction_weight = lora_rank, lora_alpha, correction_weight
-        self.seed, self.base_digest = seed, base_digest
+        self.frequency_features, self.seed, self.base_digest = frequency_features, seed, base_digest
         self.threshold, self.info = 0.5, {}
         self.aggregate: dict[str, Any] = {}
         self.network: _Network | None = None
@@ -253,7 +261,7 @@ class WordDetector:
 
     def _forward(self, words: list[list[str]]):
         """Hidden states, token logits and, per window, {word index: first-piece position}."""
-        batch, features, positions = encode_windows(self.tokenizer, words, self.max_length)
+        batch, features, positions = encode_windows(self.tokenizer, words, self.max_length, self.frequency_features)
         states, logits = self.network(batch["input_ids"], batch["attention_mask"], features)
         return states, logits, positions
 
@@ -283,7 +291,8 @@ class WordDetector:
             raise CohesiveError(f"the base weights of {self.model!r} are not those this detector was trained on "
                                 f"(sha256 {digest[7:19]}... vs {self.base_digest[7:19]}...): reinstall them or retrain")
         self.base_digest = digest
-        self.network = _Network(self.model, self.lora_rank, self.lora_alpha, train)
+        self.network = _Network(self.model, self.lora_rank, self.lora_alpha, len(feature_names(self.frequency_features)),
+                                train)
         self.max_length = fitting_length(self.network.encoder, self.max_length)
 
     def save(self, directory: Path) -> None:
@@ -304,21 +313,22 @@ class WordDetector:
         self.network.load_delta(delta)
 
 
-def encode_windows(tokenizer, words: list[list[str]], max_length: int):
-    """Tokenised windows (padded), their lexical features at each word's first piece (zeros
-    elsewhere), and per window {word index: first-piece position}."""
+def encode_windows(tokenizer, words: list[list[str]], max_length: int, frequency: bool = False):
+    """Tokenised windows (padded), their lexical features (`feature_names(frequency)`) at each word's
+    first piece (zeros elsewhere), and per window {word index: first-piece position}."""
     import torch
 
     batch = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length, padding=True,
                       return_tensors="pt")
-    features = torch.zeros(*batch["input_ids"].shape, len(LEXICAL_FEATURES))
+    features = torch.zeros(*batch["input_ids"].shape, len(feature_names(frequency)))
     positions = []
     for row, window in enumerate(words):
         word_ids = batch.word_ids(row)
         pieces = Counter(word_ids)
         first = first_pieces(word_ids)
         for word, position in first.items():
-            features[row, position] = torch.tensor((*lexical_features(window[word]), math.log(pieces[word])))
+            extra = frequency_features(window[word]) if frequency else ()
+            features[row, position] = torch.tensor((*lexical_features(window[word]), math.log(pieces[word]), *extra))
         positions.append(first)
     return batch, features, positions
 
@@ -335,7 +345,7 @@ def first_pieces(word_ids: list[int | None]) -> dict[int, int]:
 class _Network:
     """Encoder + LoRA, a token head (substituted or not) and a correction head tied to the input embeddings."""
 
-    def __init__(self, model: str, rank: int, alpha: int, train: bool):
+    def __init__(self, model: str, rank: int, alpha: int, lexical_width: int, train: bool):
         import torch
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModel
@@ -348,7 +358,7 @@ class _Network:
         self.embeddings = base.get_input_embeddings().weight.detach()  # frozen: the correction decoder
         lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.05 if train else 0.0, target_modules="all-linear")
         self.encoder = get_peft_model(base, lora)
-        width = self.hidden_size + len(LEXICAL_FEATURES)
+        width = self.hidden_size + lexical_width
         self.token_head = torch.nn.Sequential(torch.nn.Linear(width, 128), torch.nn.GELU(), torch.nn.Linear(128, 1))
         self.correction = torch.nn.Sequential(torch.nn.Linear(self.hidden_size, self.hidden_size), torch.nn.GELU(),
                                               torch.nn.LayerNorm(self.hidden_size))
@@ -444,7 +454,8 @@ def _length_batches(examples: list, batch_size: int, epochs: float, seed: int) -
 def _batch_loss(network: _Network, tokenizer, batch: list, options: WordDetector):
     import torch
 
-    encoded, features, positions = encode_windows(tokenizer, [words for words, _, _ in batch], options.max_length)
+    encoded, features, positions = encode_windows(tokenizer, [words for words, _, _ in batch], options.max_length,
+                                                  options.frequency_features)
     labels = torch.full(encoded["input_ids"].shape, IGNORE, dtype=torch.long)
     originals = labels.clone()
     for row, (_, word_label, original) in enumerate(batch):
@@ -484,6 +495,39 @@ class _Expecter:
         free_words = [self.tokenizer.convert_ids_to_tokens(int(i)) for i in free]
         best_free = next((w for w in free_words if w != observed.lower() and w not in ranked), None)
         return ranked + ([best_free] if best_free else [])
+
+
+@functools.lru_cache(maxsize=200_000)
+def frequency_features(word: str) -> tuple[float, ...]:
+    """FREQUENCY_FEATURES of a word (zeros but its own frequency for a word WordNet does not know)."""
+    from wordfreq import zipf_frequency
+
+    from cohesive.lexicon import lexicon
+    from cohesive.paraphrase.spinner import CONTENT_POS
+
+    lex, lower = lexicon(), word.lower()
+    own = zipf_frequency(lower, "en") if word.isalpha() else 0.0
+    lemma_zipf, synonym, relative = own, 0.0, 0.0
+    for pos in CONTENT_POS if word.isalpha() else ():
+        lemma = lex.lemmatise(lower, pos)
+        senses = lex.senses(lemma, pos) if lemma else []
+        for sense in senses:
+            lemma_zipf = max(lemma_zipf, zipf_frequency(lemma.replace("_", " "), "en"))
+            synset = lex.synset(sense.key)
+            for name in synset.lemma_names():
+                if name != lemma and name.isalpha():
+                    synonym = max(synonym, zipf_frequency(name, "en"))
+            for other in [*synset.hypernyms(), *synset.hyponyms()[:MAX_HYPONYMS]]:
+                for name in other.lemma_names():
+                    if name.isalpha():
+                        relative = max(relative, zipf_frequency(name, "en"))
+    best = max(synonym, relative)
+    return own, lemma_zipf, synonym, synonym - lemma_zipf, best, best - lemma_zipf
+
+
+def feature_names(frequency: bool) -> tuple[str, ...]:
+    """The token head's lexical inputs, in order."""
+    return LEXICAL_FEATURES + (FREQUENCY_FEATURES if frequency else ())
 
 
 def wordnet_relatives(observed: str) -> list[str]:
