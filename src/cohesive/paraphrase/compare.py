@@ -85,11 +85,12 @@ def compare_backbones(config: BackboneCompareConfig) -> dict:
             log.info("[%d/%d] %s, seed %d: training", number, len(pending), name, seed)
             train_detector(dataclasses.replace(recipe, model=options["model"], seed=seed, output_dir=run))
         log.info("[%d/%d] %s, seed %d: scoring the test cells", number, len(pending), name, seed)
-        write_json(run / CELLS_FILE, score_detector(run, test, manifest["train_cell"], config.fpr))
-        runs[name][seed] = read_json(run / CELLS_FILE)
+        runs[name][seed] = score_detector(run, test, manifest["train_cell"], config.fpr)
+        write_json(run / CELLS_FILE, runs[name][seed])
         write_report(summarise(runs, models, manifest["train_cell"], config.fpr), target)
     report = summarise(runs, models, manifest["train_cell"], config.fpr)
-    write_report(report, target)
+    if not pending:  # everything was read back: the report has not been written by this run yet
+        write_report(report, target)
     return report
 
 

@@ -511,8 +511,9 @@ def frequency_features(word: str) -> tuple[float, ...]:
     for pos in CONTENT_POS if word.isalpha() else ():
         lemma = lex.lemmatise(lower, pos)
         senses = lex.senses(lemma, pos) if lemma else []
-        for sense in senses:
+        if senses:
             lemma_zipf = max(lemma_zipf, zipf_frequency(lemma.replace("_", " "), "en"))
+        for sense in senses:
             synset = lex.synset(sense.key)
             for name in synset.lemma_names():
                 if name != lemma and name.isalpha():
