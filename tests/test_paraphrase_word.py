@@ -3,6 +3,7 @@ detector, and `cohesive detect` with word evidence (JSON, text, HTML) and bad in
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
@@ -301,6 +302,15 @@ def test_detect_json_has_probabilities_flags_and_evidence(capsys, document):
         assert second["text"][e["start"]:e["end"]] == e["word"] and e["score"] >= 0.5
         assert all(isinstance(w, str) and w for w in e["expected"])
     assert {"commission", "edifices", "metropolis"} & {e["word"] for e in second["evidence"]}
+
+
+def test_detect_reads_standard_input(capsys, document, monkeypatch):
+    code, from_file, _ = run_cli(capsys, "detect", document, "--json")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(document.read_bytes())))
+    code, from_pipe, _ = run_cli(capsys, "detect", "-", "--json")
+    assert code == 0 and json.loads(from_pipe)["paragraphs"] == json.loads(from_file)["paragraphs"]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert_one_line_error(*run_cli(capsys, "detect", "-")[::2], "standard input is empty")
 
 
 def test_detect_text_and_html_show_the_words(capsys, document, tmp_path):

@@ -1,6 +1,7 @@
 """The WSD model shipped with the package: small, checked against its base, and usable on raw text
 with no training and no network."""
 
+import io
 import json
 
 import pytest
@@ -66,12 +67,15 @@ def test_raw_text_gives_senses_or_nothing_never_a_crash(shipped, lex, text):
         assert tags == []
 
 
-def test_wsd_tag_reads_a_document_and_refuses_bad_input(tmp_path, capsys):
+def test_wsd_tag_reads_a_document_and_refuses_bad_input(tmp_path, capsys, monkeypatch):
     document = tmp_path / "doc.txt"
     document.write_text(f"{MONEY}\r\n\r\n{RIVER}\r\n", encoding="utf-8")
     assert main(["wsd", "tag", "--file", str(document), "--json"]) == 0
     tags = json.loads(capsys.readouterr().out)
     assert [t["key"] for t in tags if t["token"] == "bank"] == ["bank%1:14:00::", "bank%1:17:01::"]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(document.read_bytes())))
+    assert main(["wsd", "tag", "-", "--json"]) == 0  # `-`: the text comes from standard input
+    assert json.loads(capsys.readouterr().out) == tags
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 bank".encode("latin-1"))
     for argv in (["wsd", "tag"], ["wsd", "tag", "text", "--file", str(document)],
                  ["wsd", "tag", "--file", str(tmp_path / "missing.txt")], ["wsd", "tag", "--file", str(tmp_path)],

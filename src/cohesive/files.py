@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +21,13 @@ from cohesive.errors import CohesiveError
 QUOTE = 80
 
 
+STDIN = "-"
+
+
 def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes; `-` reads standard input (so text can be piped into a command)."""
+    if str(path) == STDIN:
+        return sys.stdin.buffer.read()
     path = Path(path)
     if path.is_dir():
         raise CohesiveError(f"{path} is a folder, not a file")

@@ -33,7 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                              "differences from the first backbone"), run_compare)
 
     detect = commands.add_parser("detect", help="score each paragraph of a text file for machine paraphrase")
-    detect.add_argument("file", type=Path, help="a UTF-8 text file; paragraphs are separated by blank lines")
+    detect.add_argument("file", type=Path, help="a UTF-8 text file (`-`: standard input); paragraphs are "
+                                                "separated by blank lines")
     detect.add_argument("--detector", type=Path, help="a trained detector folder (default: the shipped "
                         "word-level detector)")
     detect.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from cohesive.atomic import write_text
 from cohesive.errors import CohesiveError
+from cohesive.files import STDIN, read_bytes
 from cohesive.paraphrase.detectors import Detector, load_detector
 
 #: The shipped default detector, found beside the installed package (never relative to the working folder).
@@ -39,15 +40,12 @@ class ScoredParagraph:
 
 
 def read_document(path: Path) -> str:
-    """The file's text; a missing, unreadable, binary, non-UTF-8 or blank file is a user error."""
+    """The file's text (`-`: standard input); a missing, unreadable, binary, non-UTF-8 or blank file
+    is a user error."""
     if path.is_dir():
         raise CohesiveError(f"{path} is a folder: give a text file to scan")
-    if not path.is_file():
-        raise CohesiveError(f"{path} not found")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CohesiveError(f"cannot read {path}: {exc.strerror or exc}") from None
+    data = read_bytes(path)
+    path = "standard input" if str(path) == STDIN else path
     if b"\x00" in data:
         raise CohesiveError(f"{path} looks like a binary file (it contains NUL bytes): give a UTF-8 text file")
     try:

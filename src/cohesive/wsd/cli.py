@@ -13,7 +13,7 @@ from rich.table import Table
 from cohesive.atomic import staged_dir, write_text
 from cohesive.config import cli_overrides, dump_config, load_config
 from cohesive.errors import CohesiveError
-from cohesive.files import check_output_dir, check_output_file, read_text
+from cohesive.files import STDIN, check_output_dir, check_output_file, read_text
 from cohesive.wsd.types import OBJECTIVES
 
 if TYPE_CHECKING:  # the scorer loads nltk: imported by the commands that score, not at start-up
@@ -74,8 +74,9 @@ def register_models(wsd: argparse._SubParsersAction) -> None:
     predict.set_defaults(handler=run_predict)
 
     tag = wsd.add_parser("tag", help="disambiguate every content word of a text or a file")
-    tag.add_argument("text", nargs="?", help="the text (quote it); or give --file")
-    tag.add_argument("--file", help="a UTF-8 text file, disambiguated sentence by sentence with a progress bar")
+    tag.add_argument("text", nargs="?", help="the text (quote it), `-` for standard input; or give --file")
+    tag.add_argument("--file", help="a UTF-8 text file (`-`: standard input), disambiguated sentence by sentence "
+                                    "with a progress bar")
     tag.add_argument("--model", help="trained model folder (default: $COHESIVE_WSD_MODEL or the shipped model)")
     tag.add_argument("--json", action="store_true", help="print JSON instead of a table")
     tag.set_defaults(handler=run_tag)
@@ -199,9 +200,10 @@ def run_tag(args: argparse.Namespace) -> None:
 
 
 def read_text_argument(args: argparse.Namespace) -> str:
-    """The text of `wsd tag`: the argument, or the UTF-8 contents of --file (exactly one of them)."""
+    """The text of `wsd tag`: the argument, or the UTF-8 contents of --file (exactly one of them);
+    `-` for either reads standard input."""
     if (args.text is None) == (args.file is None):
         raise CohesiveError("give the text to tag or --file FILE (one of them)")
-    if args.text is not None:
+    if args.text is not None and args.text != STDIN:
         return args.text
-    return read_text(args.file)
+    return read_text(args.file or STDIN)
