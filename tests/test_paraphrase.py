@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,9 +14,9 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 from cohesive.cli import main
-from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, deal, read_split
+from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, deal, read_manifest, read_split
 from cohesive.paraphrase.metrics import best_threshold, macro_f1, recall_at_fpr
-from cohesive.paraphrase.sources import Paragraph, is_prose, merge_prose
+from cohesive.paraphrase.sources import Paragraph, domain_paragraphs, is_prose, joined, merge_prose
 from cohesive.paraphrase.spinner import Spinner, match_case
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,6 +176,30 @@ def test_docstring_prose_filter():
     assert not is_prose(">>> thing()\n42") and not is_prose("x -- the value\n    y -- another value")
 
 
+def test_short_passages_are_joined_in_order_to_a_seeded_length():
+    passages = [" ".join(f"w{i}x{j}" for j in range(n)) for i, n in enumerate([3, 4, 30, 2, 5, 6, 3, 4, 7, 2, 9, 3])]
+    out = list(joined(passages, 6, 12, "test"))
+    assert out == list(joined(passages, 6, 12, "test"))  # seeded
+    words = [p.split() for p in out]
+    assert all(6 <= len(w) <= 12 for w in words)
+    assert not any(w.startswith("w2x") for p in words for w in p)  # a 30-word passage alone is too long: skipped
+    for paragraph in words:  # consecutive whole passages, in order
+        first, last = int(paragraph[0][1:].split("x")[0]), int(paragraph[-1][1:].split("x")[0])
+        assert paragraph == [w for i in range(first, last + 1) if i != 2 for w in passages[i].split()]
+    assert [w for p in words for w in p] == [w for p in out for w in p.split()]
+
+
+def test_extra_training_registers_read_real_glosses_and_glue_sentences(data_root):
+    glosses = domain_paragraphs("wordnet", 40, 200)[:50]
+    assert glosses and all(40 <= len(p.text.split()) <= 200 and p.domain == "wordnet" for p in glosses)
+    assert glosses[0].text.startswith("(usually followed by `to') having the necessary means or skill or know-how or "
+                                      "authority to do something. able to swim.")  # able.a.01: gloss, example
+    sentences = domain_paragraphs("glue", 40, 200)
+    first_cola = "Our friends won't buy this analysis, let alone the next one we propose."  # CoLA train, row 1
+    assert sentences[0].text.startswith(first_cola)
+    assert not any("  " in p.text or " ," in p.text for p in sentences[:500])  # detokenised
+
+
 def _paragraphs(domain: str, n: int) -> list[Paragraph]:
     return [Paragraph(f"{domain}:{i}", domain, f"text {i}") for i in range(n)]
 
@@ -191,6 +216,9 @@ def test_deal_gives_disjoint_pools(aligned):
         assert (originals == sources) if aligned else not ({p.id for p in originals} & {p.id for p in sources})
     other = deal(_paragraphs("gcide", 8), "gcide", config)
     assert set(other) == {"test"}  # only the training domain has train and validation pools
+    extra = ParaphraseCorpusConfig(domains=["semcor"], train_extra={"wordnet": 4})
+    glosses = deal(_paragraphs("wordnet", 8), "wordnet", extra)
+    assert set(glosses) == {"train"} and len(glosses["train"][0]) == 4  # training text only, never tested
     with pytest.raises(Exception, match="lower the per-class sizes"):
         deal(_paragraphs("gcide", 3), "gcide", config)
 
@@ -282,7 +310,7 @@ def built_corpus(tmp_path_factory, tiny_mlm, data_root) -> Path:
                  "--set", f"output_dir={out}", "--set", "domains=[semcor,gcide]",
                  "--set", "generators=[spin-4th,spin-max,maskfill]", "--set", "train_per_class=12",
                  "--set", "validation_per_class=6", "--set", "test_per_class=5", "--set", "tagger_sentences=400",
-                 "--set", f"mask_model={tiny_mlm}"])
+                 "--set", "train_extra={glue: 4}", "--set", f"mask_model={tiny_mlm}"])
     assert code == 0
     return out
 
@@ -296,10 +324,13 @@ def test_built_corpus_splits_are_disjoint(built_corpus):
     for split_rows in rows.values():
         originals = {r["source_id"] for r in split_rows if r["label"] == 0}
         assert not originals & {r["source_id"] for r in split_rows if r["label"] == 1}
-    assert {(r["domain"], r["generator"]) for r in rows["train"] + rows["validation"]} == {("semcor", "spin-max")}
-    cells = {(r["domain"], r["generator"]) for r in rows["test"]}
+    assert {(r["domain"], r["generator"]) for r in rows["validation"]} == {("semcor", "spin-max")}
+    assert Counter((r["domain"], r["generator"], r["label"]) for r in rows["train"]) == {
+        ("semcor", "spin-max", 0): 12, ("semcor", "spin-max", 1): 12, ("glue", "spin-max", 0): 4, ("glue", "spin-max", 1): 4}
+    cells = {(r["domain"], r["generator"]) for r in rows["test"]}  # the extra training register is never tested
     assert cells == {(d, g) for d in ("semcor", "gcide") for g in ("spin-4th", "spin-max", "maskfill")}
-    assert len(rows["train"]) == 24 and len(rows["test"]) == 2 * 3 * 10
+    assert len(rows["test"]) == 2 * 3 * 10
+    assert read_manifest(built_corpus)["train_cell"]["extra_domains"] == {"glue": 4}
     assert set(rows["test"][0]) == {"id", "text", "label", "domain", "generator", "split", "source_id", "changes",
                                     "replaced"}
     assert all(r["changes"] > 0 for r in rows["test"] if r["label"] == 1)
@@ -501,6 +532,10 @@ def test_train_options_are_checked_before_any_work(tmp_path, capsys, empty_folde
     (["mask_passes=0"], "mask_passes must be at least 1"),
     (["mask_model=EMPTY"], "cannot load"),
     (["min_words=50", "max_words=40"], "min_words <= max_words"),
+    (["train_extra={gcide: 10}"], "train_extra gcide: 10: need a domain from"),
+    (["train_extra={poems: 10}"], "train_extra poems: 10: need a domain from"),
+    (["train_extra={glue: 0}"], "a positive paragraph count"),
+    (["train_extra=[glue]"], "option train_extra=['glue'] should be a mapping"),
 ])
 def test_build_options_are_checked_before_any_spinning(tmp_path, capsys, empty_folder, overrides, needle):
     sets = [a for o in overrides for a in ("--set", o.replace("EMPTY", str(empty_folder)))]

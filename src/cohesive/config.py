@@ -155,6 +155,8 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         if not isinstance(value, (str, Path)) or not str(value):
             raise CohesiveError(f"option {name}={value!r} should be a path")
         return Path(value)
+    if origin is dict and not isinstance(value, dict):
+        raise CohesiveError(f"option {name}={value!r} should be a mapping, e.g. {{key: value}}")
     if origin in (list, tuple):
         items = value if isinstance(value, (list, tuple)) else [value]
         return [_coerce(v, args[0], name) for v in items] if args else list(items)

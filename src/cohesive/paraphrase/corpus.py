@@ -9,6 +9,10 @@ each paraphrase's own original is the negative, as in the neural-paraphrase stud
 originals of a domain are shared by that domain's generator cells, and the test paraphrases of a
 domain are the same paragraphs under every generator, so cells differ only in the generator.
 
+`train_extra` adds training text from other registers (`{domain: paragraphs per class}`, e.g.
+WordNet glosses and GLUE sentences for the shipped detector): training rows only, paraphrased by
+the training generator, never a test or validation domain, so every test domain stays unseen.
+
 The training cell's generator may be `mix` (`train_mix`: a list of generators): each training and
 validation paraphrase is then made by one of them, drawn per paragraph (seeded); its row names it
 in `policy`. Every row lists the words a generator changed (`replaced`: `[start, end, original]`,
@@ -32,7 +36,7 @@ from tqdm.auto import tqdm
 from cohesive.atomic import write_json, write_text
 from cohesive.errors import CohesiveError, DataError
 from cohesive.files import read_json, read_jsonl
-from cohesive.paraphrase.sources import DOMAINS, Paragraph, domain_paragraphs, source_version
+from cohesive.paraphrase.sources import DOMAINS, EXTRA_DOMAINS, Paragraph, domain_paragraphs, source_version
 
 #: spinner generators: name -> (mode, sense method or None for the config's `sense`, relation).
 SPIN_GENERATORS = {
@@ -59,6 +63,7 @@ class ParaphraseCorpusConfig:
     train_generator: str = "spin-max"  # or `mix`: each training paraphrase by one of `train_mix`
     train_mix: list[str] = field(default_factory=list)
     train_per_class: int = 800  # originals and as many paraphrases in the training cell
+    train_extra: dict[str, int] = field(default_factory=dict)  # more training-only domains: paragraphs per class
     validation_per_class: int = 150
     test_per_class: int = 300  # originals and as many paraphrases in every test cell
     aligned: bool = False  # paraphrase the originals themselves (default: disjoint paragraphs)
@@ -75,7 +80,8 @@ class ParaphraseCorpusConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        for name, chosen, known in (("domain", self.domains, DOMAINS), ("generator", self.generators, GENERATORS)):
+        known_domains = (*DOMAINS, *EXTRA_DOMAINS)
+        for name, chosen, known in (("domain", self.domains, known_domains), ("generator", self.generators, GENERATORS)):
             unknown = [c for c in chosen if c not in known]
             if unknown or not chosen:
                 raise CohesiveError(f"unknown or no {name}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
@@ -86,6 +92,10 @@ class ParaphraseCorpusConfig:
         if self.train_domain not in self.domains or self.train_generator not in (*self.generators, MIX):
             raise CohesiveError(f"the training cell {self.train_domain} x {self.train_generator} must be among the "
                                 f"domains ({', '.join(self.domains)}) and generators ({', '.join(self.generators)})")
+        for domain, count in self.train_extra.items():
+            if domain not in known_domains or domain in self.domains or count < 1:
+                raise CohesiveError(f"train_extra {domain}: {count}: need a domain from {', '.join(known_domains)} that "
+                                    f"is not tested ({', '.join(self.domains)}) and a positive paragraph count")
         if min(self.train_per_class, self.validation_per_class, self.test_per_class) < 1:
             raise CohesiveError("train_per_class, validation_per_class and test_per_class must be at least 1")
         if not 1 <= self.min_words <= self.max_words:
@@ -115,7 +125,7 @@ def build_corpus(config: ParaphraseCorpusConfig) -> dict:
     """Write the three JSONL splits and `corpus.json`; returns the manifest."""
     config.validate()
     pools = {domain: deal(domain_paragraphs(domain, config.min_words, config.max_words), domain, config)
-             for domain in config.domains}
+             for domain in [*config.domains, *config.train_extra]}
     paraphrases = generate(config, pools)
     rows = {split: list(split_rows(config, pools, paraphrases, split)) for split in SPLITS}
     config.output_dir.mkdir(parents=True, exist_ok=True)
@@ -132,17 +142,21 @@ def build_corpus(config: ParaphraseCorpusConfig) -> dict:
 def train_cell(config: ParaphraseCorpusConfig) -> dict:
     """The training cell; a `mix` cell also lists its generators (their test cells count as seen)."""
     cell = {"domain": config.train_domain, "generator": config.train_generator}
+    if config.train_extra:
+        cell["extra_domains"] = dict(config.train_extra)
     return {**cell, "generators": list(config.train_mix)} if config.train_generator == MIX else cell
 
 
 def deal(paragraphs: list[Paragraph], domain: str, config: ParaphraseCorpusConfig) -> Pools:
     """Shuffle a domain once (seeded by domain) and deal disjoint pools; only the training domain
-    has train and validation pools."""
+    has train and validation pools, an extra training domain only a train pool."""
     order = list(paragraphs)
     random.Random(f"{config.seed}:{domain}").shuffle(order)
-    sizes = {"test": config.test_per_class}
+    sizes = {"test": config.test_per_class} if domain in config.domains else {}
     if domain == config.train_domain:
         sizes = {"train": config.train_per_class, "validation": config.validation_per_class, **sizes}
+    elif domain in config.train_extra:
+        sizes = {"train": config.train_extra[domain]}
     per_class = 1 if config.aligned else 2
     needed = per_class * sum(sizes.values())
     if needed > len(order):
@@ -190,7 +204,8 @@ def mix_choice(config: ParaphraseCorpusConfig, paragraph_id: str) -> str:
 def cell_generators(config: ParaphraseCorpusConfig, domain: str, split: str) -> list[str]:
     if split == "test":
         return list(config.generators)
-    return [config.train_generator] if domain == config.train_domain else []
+    trains_here = domain == config.train_domain or (split == "train" and domain in config.train_extra)
+    return [config.train_generator] if trains_here else []
 
 
 def paraphrase(config: ParaphraseCorpusConfig, generator: str, paragraphs: list[Paragraph]) -> Iterator[tuple[str, list]]:

@@ -11,6 +11,13 @@
   run): the prose paragraphs of each page, fonts and escapes stripped, examples and tables
   dropped. It depends on the installed packages, which the manifest records (file count).
 
+Two more registers serve as extra training text (`EXTRA_DOMAINS`), never as the test domains above:
+- `wordnet`: WordNet glosses and examples of consecutive synsets (WordNet's own order), joined
+  into paragraphs.
+- `glue`: the sentences of the GLUE training sets written as running text (CoLA, MRPC, STS-B, RTE,
+  WNLI; SST-2's lower-cased phrase fragments are left out), consecutive sentences of one task joined.
+Joined paragraphs take a seeded target length between `min_words` and three times that.
+
 Paragraphs are filtered to `min_words`..`max_words` words and deduplicated; each keeps a stable id
 (`domain:` + a hash of its text), so the same paragraph has the same id on every machine.
 """
@@ -21,6 +28,7 @@ import ast
 import functools
 import gzip
 import hashlib
+import random
 import re
 import sys
 import sysconfig
@@ -33,6 +41,9 @@ from tqdm.auto import tqdm
 from cohesive.errors import CohesiveError
 
 DOMAINS = ("semcor", "gcide", "pydoc", "foldoc", "manpages")
+#: Registers of short passages, joined into paragraphs: extra training text for a shipped detector.
+EXTRA_DOMAINS = ("wordnet", "glue")
+GLUE_PROSE_TASKS = ("cola", "mrpc", "stsb", "rte", "wnli")
 #: stdlib folders that hold tests, vendored packages or tool internals rather than library docs.
 _SKIPPED_FOLDERS = {"test", "tests", "idlelib", "lib2to3", "site-packages", "dist-packages", "__pycache__",
                     "turtledemo", "ensurepip", "venv"}
@@ -51,8 +62,8 @@ class Paragraph:
 
 def domain_paragraphs(domain: str, min_words: int = 40, max_words: int = 200) -> list[Paragraph]:
     """The distinct paragraphs of `domain` with `min_words`..`max_words` words, in corpus order."""
-    if domain not in DOMAINS:
-        raise CohesiveError(f"unknown paraphrase domain {domain!r}; choose from {', '.join(DOMAINS)}")
+    if domain not in (*DOMAINS, *EXTRA_DOMAINS):
+        raise CohesiveError(f"unknown paraphrase domain {domain!r}; choose from {', '.join((*DOMAINS, *EXTRA_DOMAINS))}")
     if not 1 <= min_words <= max_words:
         raise CohesiveError(f"need 1 <= min_words <= max_words, got {min_words} and {max_words}")
     seen: set[str] = set()
@@ -78,6 +89,10 @@ def _texts(domain: str, min_words: int, max_words: int) -> Iterator[str] | tuple
         return foldoc_paragraphs(min_words=min_words, max_words=max_words)
     if domain == "manpages":
         return manpage_paragraphs(min_words=min_words, max_words=max_words)
+    if domain == "wordnet":
+        return joined(wordnet_gloss_passages(), min_words, max_words, domain)
+    if domain == "glue":
+        return joined(glue_prose_passages(), min_words, max_words, domain)
     return passages(domain)  # cached on disk by cohesive.corpora.text
 
 
@@ -89,7 +104,60 @@ def source_version(domain: str) -> str:
         return f"{foldoc_path()} ({foldoc_path().stat().st_size} bytes)"
     if domain == "manpages":
         return f"{len(manpage_files())} section-1 pages under {MAN_ROOT}"
+    if domain == "wordnet":
+        from cohesive.lexicon import lexicon
+
+        return f"WordNet at {lexicon().folder}"
+    if domain == "glue":
+        from cohesive.corpora import glue
+
+        return f"GLUE train sets of {', '.join(GLUE_PROSE_TASKS)} under {glue.glue_root()}"
     return "data/ (see cohesive.corpora.text)"
+
+
+# --- joined registers: WordNet glosses, GLUE sentences ---------------------------------------------
+
+
+def joined(passages: Iterator[str] | tuple[str, ...], min_words: int, max_words: int, salt: str) -> Iterator[str]:
+    """Consecutive passages joined until each paragraph reaches its own seeded target length in
+    `min_words`..`min(max_words, 3 * min_words)`; a passage alone longer than `max_words` is skipped."""
+    rng = random.Random(f"joined:{salt}")
+    longest = min(max_words, 3 * min_words)
+    target, current = rng.randint(min_words, longest), []
+    for passage in passages:
+        words = passage.split()
+        if len(words) > max_words:
+            continue
+        if current and len(current) + len(words) > max_words:
+            current = []
+        current.extend(words)
+        if len(current) >= target:
+            yield " ".join(current)
+            target, current = rng.randint(min_words, longest), []
+
+
+def wordnet_gloss_passages() -> Iterator[str]:
+    """Each synset's gloss and examples as sentences (the `lemma, lemma:` head of the text domain dropped)."""
+    from cohesive.corpora.text import passages
+
+    for passage in passages("wordnet"):
+        yield passage.split(": ", 1)[-1]
+
+
+def glue_prose_passages() -> Iterator[str]:
+    """Every distinct sentence of the GLUE_PROSE_TASKS training sets, detokenised, in file order."""
+    from cohesive.corpora import glue
+    from cohesive.corpora.text import detokenise
+
+    seen: set[str] = set()
+    for task in GLUE_PROSE_TASKS:
+        tokenised = glue.task_spec(task).tokenised
+        for texts in glue.read_texts(task, "train"):
+            for text in texts:
+                sentence = detokenise(text.split()) if tokenised else " ".join(text.split())
+                if sentence and sentence not in seen:
+                    seen.add(sentence)
+                    yield sentence
 
 
 # --- Python standard library docstrings -------------------------------------------------------
