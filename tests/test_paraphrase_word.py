@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -100,6 +101,25 @@ def test_hypernym_spinner_uses_more_general_words(lex):
 
 
 # --- the new domains ---------------------------------------------------------------------------------
+
+
+_RELATIONS_SCRIPT = """
+from cohesive.lexicon import lexicon
+from cohesive.paraphrase.spinner import related_lemmas
+from cohesive.paraphrase.wordlevel import frequency_features, wordnet_relatives
+lex = lexicon()
+keys = [s.key for w, p in (("shapely", "ADJ"), ("dog", "NOUN"), ("move", "VERB")) for s in lex.senses(w, p)]
+print([related_lemmas(lex, k, k.split("%")[0]) for k in keys])
+print([frequency_features(w) for w in ("device", "change", "animal")], wordnet_relatives("shapely"))
+"""
+
+
+def test_wordnet_relations_do_not_depend_on_the_string_hash_seed():
+    """NLTK gives a synset's relations in set order: the hypernym spinner's choices and the word
+    features must not change from one process to the next (they did: `device`, `change`, `shapely`)."""
+    outputs = {subprocess.run([sys.executable, "-c", _RELATIONS_SCRIPT], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outputs) == 1 and "statuesque" in next(iter(outputs))
 
 
 def test_roff_text_keeps_prose_and_drops_markup():

@@ -134,6 +134,14 @@ class Lexicon:
         return self.wn.morphy(word.lower().replace(" ", "_"), wordnet_pos(pos))
 
 
+def in_wordnet_order(synsets) -> list:
+    """Synsets sorted by part of speech and file offset. NLTK returns a synset's relations
+    (hypernyms, hyponyms, similar-to...) in the order of a Python set, which changes with the
+    process's string-hash seed; anything that picks or truncates among them must sort first to
+    give the same answer in every run."""
+    return sorted(synsets, key=lambda synset: (synset.pos(), synset.offset()))
+
+
 def normalise_lemma(lemma: str) -> str:
     """WordNet index form: lower case, spaces as underscores."""
     return lemma.strip().lower().replace(" ", "_")

@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cohesive.corpora.raganato import Instance, Sentence, Token
 from cohesive.errors import CohesiveError
-from cohesive.lexicon import lexicon
+from cohesive.lexicon import in_wordnet_order, lexicon
 from cohesive.wsd.tagger import Span, load_tagger, split_sentences, tokenize
 
 #: mode -> a word is changed once at least this many words have passed since the last change.
@@ -170,7 +170,7 @@ def related_lemmas(lex, sense_key: str, lemma: str) -> list[str]:
     """Single-word, lower-case lemmas of the sense's more general synsets: hypernyms (and instance
     hypernyms) of nouns and verbs, "similar to" synsets of adjectives; none for adverbs."""
     synset = lex.synset(sense_key)
-    related = synset.hypernyms() + synset.instance_hypernyms() + synset.similar_tos()
+    related = in_wordnet_order(synset.hypernyms() + synset.instance_hypernyms() + synset.similar_tos())
     names = dict.fromkeys(name for other in related for name in other.lemma_names())
     return [name for name in names if name.isalpha() and name.islower() and name != lemma.lower()]
 

@@ -502,7 +502,7 @@ def frequency_features(word: str) -> tuple[float, ...]:
     """FREQUENCY_FEATURES of a word (zeros but its own frequency for a word WordNet does not know)."""
     from wordfreq import zipf_frequency
 
-    from cohesive.lexicon import lexicon
+    from cohesive.lexicon import in_wordnet_order, lexicon
     from cohesive.paraphrase.spinner import CONTENT_POS
 
     lex, lower = lexicon(), word.lower()
@@ -518,7 +518,7 @@ def frequency_features(word: str) -> tuple[float, ...]:
             for name in synset.lemma_names():
                 if name != lemma and name.isalpha():
                     synonym = max(synonym, zipf_frequency(name, "en"))
-            for other in [*synset.hypernyms(), *synset.hyponyms()[:MAX_HYPONYMS]]:
+            for other in [*synset.hypernyms(), *in_wordnet_order(synset.hyponyms())[:MAX_HYPONYMS]]:
                 for name in other.lemma_names():
                     if name.isalpha():
                         relative = max(relative, zipf_frequency(name, "en"))
@@ -534,7 +534,7 @@ def feature_names(frequency: bool) -> tuple[str, ...]:
 def wordnet_relatives(observed: str) -> list[str]:
     """WordNet lemmas sharing a synset with the observed word, or of its more general synsets,
     inflected like it: the words a spinner could have replaced by it."""
-    from cohesive.lexicon import lexicon
+    from cohesive.lexicon import in_wordnet_order, lexicon
     from cohesive.paraphrase.spinner import CONTENT_POS, inflect_like, match_case
 
     lex, lower, out = lexicon(), observed.lower(), {}
@@ -544,7 +544,7 @@ def wordnet_relatives(observed: str) -> list[str]:
             continue
         for sense in lex.senses(lemma, pos):
             synset = lex.synset(sense.key)
-            related = [synset, *synset.hypernyms(), *synset.similar_tos()]
+            related = [synset, *in_wordnet_order(synset.hypernyms() + synset.similar_tos())]
             for name in (n for s in related for n in s.lemma_names()):
                 form = inflect_like(lower, lemma, name, pos) if name.isalpha() and name.islower() else None
                 if form and form != lower:
