@@ -120,7 +120,8 @@ def source_version(domain: str) -> str:
 
 def joined(passages: Iterator[str] | tuple[str, ...], min_words: int, max_words: int, salt: str) -> Iterator[str]:
     """Consecutive passages joined until each paragraph reaches its own seeded target length in
-    `min_words`..`min(max_words, 3 * min_words)`; a passage alone longer than `max_words` is skipped."""
+    `min_words`..`min(max_words, 3 * min_words)`; a passage alone longer than `max_words` is skipped,
+    and a paragraph that the next passage would take past `max_words` is dropped for a new one."""
     rng = random.Random(f"joined:{salt}")
     longest = min(max_words, 3 * min_words)
     target, current = rng.randint(min_words, longest), []
