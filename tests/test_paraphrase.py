@@ -400,7 +400,8 @@ def test_train_evaluate_detect_end_to_end(built_corpus, tmp_path, tiny_mlm, caps
     detectors = tmp_path / "detectors"
     code, out, _ = run_cli(capsys, "paraphrase", "train", "--config", REPO / "configs/paraphrase/train_tfidf_lr.yaml",
                            "--set", f"corpus_dir={built_corpus}", "--output-dir", detectors / "tfidf-lr")
-    assert code == 0 and json.loads(out)["train_cell"] == {"domain": "semcor", "generator": "spin-max"}
+    assert code == 0 and json.loads(out)["train_cell"] == {"domain": "semcor", "generator": "spin-max",
+                                                           "extra_domains": {"glue": 4}}
     code, _, _ = run_cli(capsys, "paraphrase", "train", "--config", REPO / "configs/paraphrase/train_finetune_lmgcm.yaml",
                          "--set", f"corpus_dir={built_corpus}", "--output-dir", detectors / "finetune",
                          "--model", tiny_mlm, "--set", "max_length=64", "--set", "max_train_examples=8",
@@ -421,7 +422,9 @@ def test_train_evaluate_detect_end_to_end(built_corpus, tmp_path, tiny_mlm, caps
     for name in ("tfidf-lr", "finetune", "word-lora"):
         assert (results / f"{name}.png").read_bytes().startswith(b"\x89PNG")
         assert 0 <= summary["detectors"][name]["mean_macro_f1"] <= 1
-    assert (results / "paraphrase.md").read_text().count("| domain |") == 3
+    markdown = (results / "paraphrase.md").read_text()
+    assert markdown.count("| domain |") == 3
+    assert "word-lora also trained on glue (4 paragraphs per class)" in markdown  # the corpus's extra register
 
     code, out, _ = run_cli(capsys, "detect", SAMPLE, "--detector", detectors / "tfidf-lr", "--json",
                            "--html", tmp_path / "report.html")

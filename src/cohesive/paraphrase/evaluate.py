@@ -142,6 +142,11 @@ def results_markdown(results: dict) -> str:
         val = d["validation"]["macro_f1"] if d.get("validation") else float("nan")
         lines.append(f"| {name} | {d['kind']} | {100 * val:.1f} | {100 * d['mean_macro_f1']:.1f} | "
                      f"{100 * d['unseen_macro_f1']:.1f} | {100 * d['mean_recall_at_fpr']:.1f} |")
+    for name, d in results["detectors"].items():
+        extra = (d.get("trained_on") or {}).get("extra_domains")
+        if extra:
+            lines += ["", f"{name} also trained on " + ", ".join(f"{k} ({v} paragraphs per class)" for k, v in extra.items())
+                      + ", registers no test cell comes from."]
     for name in results["detectors"]:
         f1, recall = _grid(results, name, "macro_f1"), _grid(results, name, "recall_at_fpr")
         lines += ["", f"**{name}**: macro-F1 ({fpr}) per domain x generator", "",
