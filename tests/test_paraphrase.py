@@ -368,6 +368,10 @@ def test_backbone_comparison_pairs_seeds_resumes_and_reruns_a_retrained_backbone
         assert report["backbones"]["a"]["cells"][k]["macro_f1"]["mean"] == pytest.approx(
             (cells["a", 1][k]["macro_f1"] + cells["a", 2][k]["macro_f1"]) / 2)
     assert any(c["macro_f1"]["values"] != [0, 0] for c in report["differences"]["b"]["cells"])  # b is another model
+    unseen = {(name, seed): json.loads((runs / name / f"seed{seed}" / "cells.json").read_text())["unseen_recall_at_fpr"]
+              for name in "ab" for seed in (1, 2)}
+    assert report["differences"]["b"]["unseen_recall_at_fpr"]["values"] == pytest.approx(
+        [unseen["b", s] - unseen["a", s] for s in (1, 2)])
     assert (results / "compare.png").read_bytes().startswith(b"\x89PNG")
     assert "| a | 1, 2 |" in out and "| domain | generator | a | b | b - a |" in out
 
