@@ -201,22 +201,22 @@ def _clean_gcide(paragraph: str) -> str:
 # --- GLUE ----------------------------------------------------------------------------------------
 
 
-def glue_train_files() -> list[tuple[str, Path]]:
-    """The GLUE tasks whose `train.tsv` is present under `data_root()/glue`."""
+def glue_train_files(tasks: Iterable[str] = GLUE_TEXT_TASKS) -> list[tuple[str, Path]]:
+    """Those of the GLUE `tasks` whose `train.tsv` is present under `data_root()/glue`."""
     folder = glue.glue_root()
     if not folder.is_dir():
         raise DataError(f"{folder} not found; set $COHESIVE_DATA or run `make data` (GLUE train/dev tsvs)")
-    files = [(task, glue.split_path(task, "train")) for task in GLUE_TEXT_TASKS]
+    files = [(task, glue.split_path(task, "train")) for task in tasks]
     files = [(task, path) for task, path in files if path.is_file()]
     if not files:
         raise DataError(f"no GLUE train.tsv under {folder} (expected e.g. {folder / 'SST-2' / 'train.tsv'})")
     return files
 
 
-def iter_glue() -> Iterator[str]:
+def iter_glue(tasks: Iterable[str] = GLUE_TEXT_TASKS) -> Iterator[str]:
     """Every distinct sentence of the GLUE train files (MRPC and STS-B repeat sentences across pairs)."""
     seen: set[str] = set()
-    for task, _ in glue_train_files():
+    for task, _ in glue_train_files(tasks):
         for sentence in _glue_sentences(task):
             if sentence not in seen:
                 seen.add(sentence)

@@ -146,19 +146,16 @@ def wordnet_gloss_passages() -> Iterator[str]:
 
 
 def glue_prose_passages() -> Iterator[str]:
-    """Every distinct sentence of the GLUE_PROSE_TASKS training sets, detokenised, in file order."""
-    from cohesive.corpora import glue
-    from cohesive.corpora.text import detokenise
+    """Every distinct sentence of the GLUE_PROSE_TASKS training sets, detokenised, in file order
+    (sentences that differ only in spacing count once)."""
+    from cohesive.corpora.text import iter_glue
 
     seen: set[str] = set()
-    for task in GLUE_PROSE_TASKS:
-        tokenised = glue.task_spec(task).tokenised
-        for texts in glue.read_texts(task, "train"):
-            for text in texts:
-                sentence = detokenise(text.split()) if tokenised else " ".join(text.split())
-                if sentence and sentence not in seen:
-                    seen.add(sentence)
-                    yield sentence
+    for sentence in iter_glue(GLUE_PROSE_TASKS):
+        sentence = " ".join(sentence.split())
+        if sentence not in seen:
+            seen.add(sentence)
+            yield sentence
 
 
 # --- Python standard library docstrings -------------------------------------------------------
