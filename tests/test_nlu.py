@@ -10,12 +10,12 @@ import pytest
 
 from cohesive.cli import main
 from cohesive.corpora.glue import read_split, split_path, task_spec
-from cohesive.errors import DataError
+from cohesive.errors import CohesiveError, DataError
 from cohesive.models import model_label
 from cohesive.nlu import finetune as finetune_module
 from cohesive.nlu.finetune import FinetuneOptions, NluConfig, finetune, shared_options, train_loss
 from cohesive.nlu.metrics import accuracy, f1, mcc, pearson, spearman, task_metrics
-from cohesive.nlu.suite import GLUE_AVERAGE_NOTE, glue_average, results_markdown
+from cohesive.nlu.suite import GLUE_AVERAGE_NOTE, SuiteConfig, glue_average, results_markdown, with_measured
 
 # --- metrics -------------------------------------------------------------------------------------
 
@@ -300,6 +300,66 @@ def test_glue_average_takes_each_tasks_metric_mean_then_the_task_mean():
     assert "| m | 90.0 | 50.0 | 35.0 | 56.7 |" in table and GLUE_AVERAGE_NOTE in table  # one seed: no spread
     by_task["cola"]["metrics"]["mcc"] = {"mean": 0.35, "std": 0.02, "values": [0.33, 0.37]}
     assert "| m | 90.0 | 50.0 | 35.0 ± 2.0 | 56.7 |" in results_markdown(report)
+
+
+def _earlier_report(path, **option_changes):
+    """An earlier suite's results.json: model `old` on RTE and STS-B, with a zero-shot reference."""
+    options = {**shared_options(FinetuneOptions(seeds=[1])), **option_changes}
+    report = {"models": ["old"], "tasks": ["rte", "stsb"], "options": options,
+              "results": {"old": {"rte": _summary("old", "rte", "accuracy", accuracy=0.6),
+                                  "stsb": _summary("old", "stsb", "spearman", pearson=0.8, spearman=0.7)}},
+              "references": {"zero_shot_stsb": {"old": {"pearson": 0.5, "spearman": 0.4}}}}
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_measured_rows_join_the_table_before_the_new_ones(tmp_path):
+    config = SuiteConfig(models=["new"], tasks=["rte"], seeds=[1], measured=[_earlier_report(tmp_path / "r.json")])
+    report = {"models": ["new"], "tasks": ["rte"], "options": shared_options(config),
+              "results": {"new": {"rte": _summary("new", "rte", "accuracy", accuracy=0.55)}}, "references": {}}
+    merged = with_measured(report, config)
+    assert merged["models"] == ["old", "new"] and list(merged["results"]["old"]) == ["rte"]  # STS-B is not asked for
+    table = results_markdown(merged)
+    assert "| old | 60.0 | 60.0 |" in table and "| new | 55.0 | 55.0 |" in table
+    assert table.index("| old |") < table.index("| new |")
+    assert f"Rows old: measured earlier with the same options and seeds, read from `{tmp_path / 'r.json'}`." in table
+
+
+def test_measured_zero_shot_reference_joins_the_stsb_column(tmp_path):
+    config = SuiteConfig(models=["new"], tasks=["stsb"], seeds=[1], measured=[_earlier_report(tmp_path / "r.json")])
+    report = {"models": ["new"], "tasks": ["stsb"], "options": shared_options(config), "results": {"new": {}},
+              "references": {"majority": {}, "zero_shot_stsb": {"new": {"pearson": 0.9, "spearman": 0.85}}}}
+    table = results_markdown(with_measured(report, config))
+    assert "| old: zero-shot cosine, no training | 40.0 | — |" in table
+    assert table.index("| old: zero-shot") < table.index("| new: zero-shot")
+
+
+@pytest.mark.parametrize("changes, tasks, needle", [
+    ({"learning_rate": 1e-4}, ["rte"], "fine-tuned with other options (learning_rate)"),
+    ({"seeds": [1, 2]}, ["rte"], "has seeds [1, 2], this suite [1]"),
+    ({}, ["rte", "cola"], "has no cola: run those tasks in models instead"),
+])
+def test_a_measured_report_that_would_not_compare_is_refused(tmp_path, changes, tasks, needle):
+    config = SuiteConfig(models=["new"], tasks=tasks, seeds=[1], measured=[_earlier_report(tmp_path / "r.json", **changes)])
+    report = {"models": ["new"], "tasks": tasks, "options": shared_options(config), "results": {"new": {}}}
+    with pytest.raises(CohesiveError, match=re.escape(needle)):
+        with_measured(report, config)
+
+
+def test_measured_rows_differing_only_in_neutral_options_are_accepted(tmp_path):
+    earlier = _earlier_report(tmp_path / "r.json", threads=4, output_dir="elsewhere", save_steps=7)
+    config = SuiteConfig(models=["new"], tasks=["rte"], seeds=[1], measured=[earlier])
+    report = {"models": ["new"], "tasks": ["rte"], "options": shared_options(config), "results": {"new": {}}}
+    assert with_measured(report, config)["models"] == ["old", "new"]
+
+
+def test_a_measured_model_named_like_a_new_one_is_refused(capsys, tmp_path, tiny_mlm, data_root):
+    earlier = _earlier_report(tmp_path / "r.json")
+    code = main(["nlu", "suite", "--models", f"old={tiny_mlm}", "--tasks", "rte", "--output-dir", str(tmp_path / "runs"),
+                 "--set", "seeds=[1]", "--set", f"measured=[{earlier}]"])
+    assert code == 2
+    assert "model name(s) old appear in more than one measured report or in models" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_missing_data_through_the_cli_names_the_path(capsys, tmp_path, monkeypatch):

@@ -18,8 +18,10 @@ from pathlib import Path
 from cohesive.atomic import write_json, write_text, write_with
 from cohesive.corpora.glue import task_spec
 from cohesive.errors import CohesiveError
+from cohesive.files import read_json
 from cohesive.models import model_label
 from cohesive.nlu.finetune import (
+    ADDED_OPTIONS,
     METRIC_NAMES,
     FinetuneOptions,
     NluConfig,
@@ -42,6 +44,8 @@ class SuiteConfig(FinetuneOptions):
     tasks: list[str] = field(default_factory=lambda: ["rte", "mrpc", "stsb", "cola"])
     results_dir: Path | None = None  # where results.{json,md,png} go (default: output_dir)
     references: bool = True  # majority-class rows and each model's zero-shot STS-B cosine
+    # results.json of earlier suites: their models join the table and chart as measured, not retrained
+    measured: list[Path] = field(default_factory=list)
 
     def validate(self) -> None:
         super().validate()
@@ -55,6 +59,47 @@ class SuiteConfig(FinetuneOptions):
         if len(set(tasks)) != len(tasks):
             raise CohesiveError(f"tasks repeat: {', '.join(self.tasks)}")
         check_inputs(self.models, tasks)
+        earlier = [n for path in self.measured for n in measured_report(path, self).get("models", [])]
+        clashes = sorted({n for n in earlier if n in names or earlier.count(n) > 1})
+        if clashes:
+            raise CohesiveError(f"model name(s) {', '.join(clashes)} appear in more than one measured report or "
+                                "in models: name them apart with NAME=PATH")
+
+
+#: Options that do not change a fine-tune's scores: reports that differ only in these can share a table.
+SCORE_NEUTRAL = {"output_dir", "seeds", "save_steps", "logging_steps", "save_model", "threads", "eval_batch_size"}
+
+
+def measured_report(path: Path, config: SuiteConfig) -> dict:
+    """An earlier suite's report, refused unless it covers this suite's tasks and seeds with the same
+    score-changing options — so its rows can stand in one table with the new ones."""
+    report = read_json(path, keys=("models", "tasks", "options", "results"))
+    missing = [t for t in (task_spec(t).name for t in config.tasks) if t not in report["tasks"]]
+    if missing:
+        raise CohesiveError(f"measured report {path} has no {', '.join(missing)}: run those tasks in models instead")
+    ours = shared_options(config)
+    differ = sorted(k for k in ours if k not in SCORE_NEUTRAL and report["options"].get(k, ADDED_OPTIONS.get(k)) != ours[k])
+    if differ:
+        raise CohesiveError(f"measured report {path} was fine-tuned with other options ({', '.join(differ)}): "
+                            "its rows would not compare")
+    if report["options"]["seeds"] != ours["seeds"]:
+        raise CohesiveError(f"measured report {path} has seeds {report['options']['seeds']}, this suite {ours['seeds']}")
+    return report
+
+
+def with_measured(report: dict, config: SuiteConfig) -> dict:
+    """The report with the earlier suites' models first: their results on this suite's tasks and
+    their zero-shot references, and where each came from."""
+    for path in reversed(config.measured):
+        earlier = measured_report(path, config)
+        report["models"] = earlier["models"] + report["models"]
+        report["results"] = {**{m: {t: earlier["results"][m][t] for t in report["tasks"] if t in earlier["results"][m]}
+                                for m in earlier["models"]}, **report["results"]}
+        zero_shot = earlier.get("references", {}).get("zero_shot_stsb", {})
+        if config.references and "stsb" in report["tasks"] and zero_shot:
+            report["references"]["zero_shot_stsb"] = {**zero_shot, **report["references"]["zero_shot_stsb"]}
+        report.setdefault("measured", {}).update({m: str(path) for m in earlier["models"]})
+    return report
 
 
 def run_suite(config: SuiteConfig) -> dict:
@@ -67,6 +112,7 @@ def run_suite(config: SuiteConfig) -> dict:
     report = {"models": names, "tasks": tasks, "options": shared_options(config),
               "results": {name: {} for name in names},
               "references": references(config.models, tasks) if config.references else {}}
+    report = with_measured(report, config)
     for number, (model, task) in enumerate(runs, 1):
         log.info("[%d/%d] %s on %s", number, len(runs), model_label(model)[0], task)
         summary = finetune(_run_config(config, model, task))
@@ -145,7 +191,17 @@ def results_markdown(report: dict) -> str:
         average = glue_average(by_task, tasks)
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {'…' if average is None else f'{100 * average:.1f}'} |")
     summaries = [s for by_task in report["results"].values() for s in by_task.values()]
-    return "\n".join([*lines, "", GLUE_AVERAGE_NOTE]) + "\n\nAll metrics:\n\n" + metrics_markdown(summaries)
+    lines += ["", GLUE_AVERAGE_NOTE, *measured_note(report.get("measured", {}))]
+    return "\n".join(lines) + "\n\nAll metrics:\n\n" + metrics_markdown(summaries)
+
+
+def measured_note(measured: dict[str, str]) -> list[str]:
+    """Which rows were read back from earlier suites (same options and seeds), one sentence per report."""
+    by_report: dict[str, list[str]] = {}
+    for model, path in measured.items():
+        by_report.setdefault(path, []).append(model)
+    return ["", *(f"Rows {', '.join(models)}: measured earlier with the same options and seeds, read from `{path}`."
+                  for path, models in by_report.items())] if by_report else []
 
 
 def reference_rows(refs: dict, tasks: list[str]) -> list[str]:
