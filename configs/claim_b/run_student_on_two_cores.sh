@@ -1,6 +1,6 @@
 #!/bin/bash
-# Claim B's fourth and fifth rows (issue 14): the distilled student, and the student + LMGC-M — the
-# cohesive architecture's model — through the same WSD, masked-LM and GLUE measurements as the start,
+# Claim B's fourth row (issue 14): the distilled student + LMGC-M — the cohesive architecture's model —
+# through the same WSD, masked-LM and GLUE measurements as the start,
 # LMGC and LMGC-M rows. Each step resumes or skips what is done; killed, run it again.
 #   1. the teachers (the general teacher = the start, and the three domain experts)
 #   2. their cache and the student: issue 13's "weighted" arm (every other layer of the start, 3 x 384,
@@ -27,7 +27,7 @@ cohesive distill evaluate --models $START $STUDENT runs/claim-b/lmgcm-student-ba
   --output results/claim-b/mlm-student.json > $L-mlm.log 2>&1
 export OMP_NUM_THREADS=1
 C=configs/claim_b/glue_student.yaml
-part() {  # part NAME TASK...: seeds [1], [1,2], [1,2,3] of these tasks for both models
+part() {  # part NAME TASK...: seeds [1], [1,2], [1,2,3] of these tasks
   local name=$1; shift
   for seeds in "[1]" "[1,2]" "[1,2,3]"; do
     cohesive nlu suite --config $C --tasks "$@" --set seeds=$seeds --set references=false --set measured=[] \
