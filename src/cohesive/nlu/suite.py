@@ -59,11 +59,6 @@ class SuiteConfig(FinetuneOptions):
         if len(set(tasks)) != len(tasks):
             raise CohesiveError(f"tasks repeat: {', '.join(self.tasks)}")
         check_inputs(self.models, tasks)
-        earlier = [n for path in self.measured for n in measured_report(path, self).get("models", [])]
-        clashes = sorted({n for n in earlier if n in names or earlier.count(n) > 1})
-        if clashes:
-            raise CohesiveError(f"model name(s) {', '.join(clashes)} appear in more than one measured report or "
-                                "in models: name them apart with NAME=PATH")
 
 
 #: Options that do not change a fine-tune's scores: reports that differ only in these can share a table.
@@ -89,9 +84,15 @@ def measured_report(path: Path, config: SuiteConfig) -> dict:
 
 def with_measured(report: dict, config: SuiteConfig) -> dict:
     """The report with the earlier suites' models first: their results on this suite's tasks and
-    their zero-shot references, and where each came from."""
-    for path in reversed(config.measured):
-        earlier = measured_report(path, config)
+    their zero-shot references, and where each came from. Each report is read and checked once, here,
+    before any training."""
+    reports = [(path, measured_report(path, config)) for path in config.measured]
+    earlier_names = [n for _, earlier in reports for n in earlier["models"]]
+    clashes = sorted({n for n in earlier_names if n in report["models"] or earlier_names.count(n) > 1})
+    if clashes:
+        raise CohesiveError(f"model name(s) {', '.join(clashes)} appear in more than one measured report or "
+                            "in models: name them apart with NAME=PATH")
+    for path, earlier in reversed(reports):
         report["models"] = earlier["models"] + report["models"]
         report["results"] = {**{m: {t: earlier["results"][m][t] for t in report["tasks"] if t in earlier["results"][m]}
                                 for m in earlier["models"]}, **report["results"]}
