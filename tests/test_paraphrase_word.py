@@ -21,11 +21,15 @@ from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, paraphrase
 from cohesive.paraphrase.sources import Paragraph, foldoc_prose, roff_text
 from cohesive.paraphrase.wordlevel import (
     IGNORE,
+    RELATIVE_FEATURES,
+    ScoredText,
     first_pieces,
     paragraph_features,
     scored_words,
+    swapped_scores,
     windows,
     word_labels,
+    wordnet_relatives,
 )
 from cohesive.wsd.tagger import tokenize
 
@@ -152,6 +156,38 @@ def test_paragraph_features_by_hand():
     features = paragraph_features(np.array([0.9, 0.2, 0.6, 0.1]))
     assert features == pytest.approx([0.5, 0.45, (0.9 + 0.6 + 0.2) / 3, 0.45, math.log(3)])
     assert paragraph_features(np.array([])).tolist() == [0.0] * 5
+    drops = paragraph_features(np.array([0.3, 0.0, 0.2, 0.26]), flag=0.25)  # a drop counts from 0.25
+    assert drops == pytest.approx([0.5, 0.19, 0.76 / 3, 0.19, math.log(3)])
+
+
+# --- counterfactual evidence ---------------------------------------------------------------------------
+
+
+def test_swapped_scores_follow_the_offsets_of_the_swaps_by_hand():
+    """`The big dog ran` with big -> large (+2 characters) and ran -> sprinted (+5): `ran`'s score is read
+    at offset 14 of the swapped text, not 12; unplanned words and a lost alignment give NaN."""
+    spans = [("The", 0, 3), ("big", 4, 7), ("dog", 8, 11), ("ran", 12, 15)]
+    swapped = "The large dog sprinted"
+    rescored = ScoredText([tuple(s) for s in scored_words(swapped)], np.array([0.1, 0.2, 0.3, 0.4]))
+    out = swapped_scores(spans, {1: "large", 3: "sprinted"}, rescored)
+    assert np.isnan(out[0]) and np.isnan(out[2]) and out[1] == 0.2 and out[3] == 0.4
+    lost = ScoredText([("The", 0, 3), ("large", 4, 9)], np.array([0.1, 0.2]))
+    assert np.isnan(swapped_scores(spans, {3: "sprinted"}, lost)[3])
+
+
+def test_drops_are_score_falls_and_zero_without_an_alternative():
+    scored = ScoredText([("a", 0, 1)] * 4, np.array([0.9, 0.3, 0.8, 0.5]), alternative_scores=np.array([0.2, 0.6, np.nan, 0.5]))
+    assert scored.drops() == pytest.approx([0.7, 0.0, 0.0, 0.0])
+    with pytest.raises(CohesiveError, match="no counterfactual"):
+        ScoredText([("a", 0, 1)], np.array([0.9])).drops()
+
+
+def test_wordnet_relatives_reach_synonyms_hypernyms_and_hyponyms():
+    """canines: `dogs` is a hyponym of canine (what the hypernym spinner writes `canines` for), `carnivores` its
+    hypernym; every alternative is one alphabetic word, inflected like the observed one."""
+    relatives = wordnet_relatives("canines")
+    assert {"dogs", "carnivores"} <= set(relatives) and all(w.isalpha() for w in relatives)
+    assert "morning" in wordnet_relatives("forenoon")
 
 
 # --- a tiny real detector: training, scoring, persistence --------------------------------------------
@@ -180,6 +216,78 @@ def tiny_word_detector(tiny_mlm, tmp_path_factory):
     folder = tmp_path_factory.mktemp("word") / "detector"
     detector.save(folder)
     return detector, folder
+
+
+@pytest.fixture(scope="module")
+def counterfactual_detector(tiny_word_detector, tmp_path_factory):
+    """The tiny detector recalibrated with counterfactual evidence (what `cohesive paraphrase calibrate` runs)."""
+    from cohesive.paraphrase.train import DetectorCalibrateConfig, calibrate_detector
+
+    _, folder = tiny_word_detector
+    corpus = tmp_path_factory.mktemp("corpus")
+    rows = [{**r, "domain": "semcor", "generator": "mix"} for r in _rows(4)]
+    (corpus / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (corpus / "corpus.json").write_text(json.dumps({"train_cell": {"domain": "semcor", "generator": "mix"}}))
+    output = corpus.parent / "calibrated"
+    summary = calibrate_detector(DetectorCalibrateConfig(folder, corpus, output, counterfactual=True))
+    return output, summary
+
+
+def test_calibrate_refits_the_aggregate_on_score_drops_and_keeps_the_weights(tiny_word_detector, counterfactual_detector):
+    from cohesive.paraphrase.detectors import load_detector
+
+    _, folder = tiny_word_detector
+    output, summary = counterfactual_detector
+    assert summary["counterfactual"] is True and summary["examples"] == 8
+    assert (output / "weights.safetensors").read_bytes() == (folder / "weights.safetensors").read_bytes()
+    assert json.loads((output / "aggregate.json").read_text())["features"] == list(RELATIVE_FEATURES)
+    detector = load_detector(output)
+    assert detector.counterfactual and detector.threshold == summary["threshold"]
+
+
+def test_alternative_scores_are_the_scores_of_the_swapped_text(counterfactual_detector, monkeypatch):
+    """Every word that has a WordNet relative is swapped (floor 0 here: the tiny model scores all words
+    low); each alternative's score equals that word's score when the swapped text is scored as it is."""
+    from cohesive.paraphrase import wordlevel
+    from cohesive.paraphrase.detectors import load_detector
+    from cohesive.paraphrase.spinner import replace_spans
+
+    monkeypatch.setattr(wordlevel, "COUNTERFACTUAL_FLOOR", 0.0)
+    detector = load_detector(counterfactual_detector[0])
+    [scored] = detector.score_texts([SPUN])
+    planned = {i: w for i, w in enumerate(scored.alternatives) if w}
+    assert set(planned) == {i for i, (w, _, _) in enumerate(scored.spans) if wordnet_relatives(w)}
+    swapped = replace_spans(SPUN, [(scored.spans[i][1], scored.spans[i][2], w) for i, w in planned.items()])
+    detector.counterfactual = False
+    [direct] = detector.score_texts([swapped])
+    assert [w for w, _, _ in direct.spans] == [planned.get(i, w) for i, (w, _, _) in enumerate(scored.spans)]
+    assert scored.alternative_scores[list(planned)] == pytest.approx(direct.scores[list(planned)], abs=1e-5)
+    assert np.isnan(np.delete(scored.alternative_scores, list(planned))).all()
+
+
+def test_a_detector_refuses_an_aggregate_of_other_statistics(counterfactual_detector, tmp_path):
+    import shutil
+
+    from cohesive.paraphrase.detectors import load_detector
+
+    output, _ = counterfactual_detector
+    copy = tmp_path / "detector"
+    shutil.copytree(output, copy)
+    meta = json.loads((copy / "detector.json").read_text())
+    meta["options"]["counterfactual"] = False
+    (copy / "detector.json").write_text(json.dumps(meta))
+    with pytest.raises(CohesiveError, match="recalibrate it"):
+        load_detector(copy)
+
+
+def test_calibrate_refuses_a_paragraph_level_detector(tmp_path, capsys):
+    from cohesive.paraphrase.detectors import build_detector
+
+    detector = build_detector("tfidf-lr")
+    detector.fit([ORIGINAL, SPUN] * 3, [0, 1] * 3)
+    detector.save(tmp_path / "tfidf")
+    code, _, err = run_cli(capsys, "paraphrase", "calibrate", "--set", f"detector={tmp_path / 'tfidf'}")
+    assert_one_line_error(code, err, "only word-level detectors")
 
 
 def test_frequency_features_by_hand():
@@ -296,6 +404,9 @@ def test_shipped_detector_finds_a_rare_synonym_and_expects_the_original(shipped)
     assert words[int(np.argmax(scored.scores))] == "forenoon"
     [top] = shipped.evidence(scored, top=1)
     assert top["word"] == "forenoon" and "morning" in top["expected"]
+    # the counterfactual: with its best alternative in its place the word reads as original
+    assert shipped.counterfactual and scored.alternatives[words.index("forenoon")] == "morning"
+    assert top["drop"] > 0.5
 
 
 # --- cohesive detect ---------------------------------------------------------------------------------
@@ -318,8 +429,8 @@ def test_detect_json_has_probabilities_flags_and_evidence(capsys, document):
     assert (first["flagged"], second["flagged"]) == (False, True) and first["evidence"] == []
     assert 0 <= first["probability"] < report["threshold"] <= second["probability"] <= 1
     for e in second["evidence"]:
-        assert set(e) == {"word", "start", "end", "score", "expected"}
-        assert second["text"][e["start"]:e["end"]] == e["word"] and e["score"] >= 0.5
+        assert set(e) == {"word", "start", "end", "score", "drop", "expected"}
+        assert second["text"][e["start"]:e["end"]] == e["word"] and e["score"] >= 0.5 and e["drop"] >= 0.25
         assert all(isinstance(w, str) and w for w in e["expected"])
     assert {"commission", "edifices", "metropolis"} & {e["word"] for e in second["evidence"]}
 
@@ -336,9 +447,10 @@ def test_detect_reads_standard_input(capsys, document, monkeypatch):
 def test_detect_text_and_html_show_the_words(capsys, document, tmp_path):
     page = tmp_path / "report.html"
     code, out, _ = run_cli(capsys, "detect", document, "--html", page)
-    assert code == 0 and "likely substituted:" in out and "(expected " in out
+    assert code == 0 and "likely substituted:" in out and "(expected " in out and ", drop " in out
     html = page.read_text()
     assert html.count("<mark title=\"substitution score") >= 3 and "expected: " in html
+    assert html.count("in its place; expected: ") == html.count("<mark title=")  # each mark says its drop
     assert "<script" not in html
 
 

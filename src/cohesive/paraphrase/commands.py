@@ -1,4 +1,4 @@
-"""`cohesive paraphrase build|train|evaluate|compare` and `cohesive detect FILE`."""
+"""`cohesive paraphrase build|train|calibrate|evaluate|compare` and `cohesive detect FILE`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--model", help="encoder for embed-lr / finetune (minilm, a folder, a hub id)")
     train.add_argument("--output-dir", help="where the detector is saved")
     _stage(train, run_train)
+    _stage(stages.add_parser("calibrate", help="refit a word-level detector's paragraph aggregate and threshold on a "
+                             "validation split (weights unchanged)"), run_calibrate)
     evaluate = stages.add_parser("evaluate", help="macro-F1 and recall at 1%% FPR per domain x generator cell")
     evaluate.add_argument("--detectors", nargs="+", metavar="DIR", help="trained detector folders")
     _stage(evaluate, run_evaluate)
@@ -64,6 +66,13 @@ def run_train(args: argparse.Namespace) -> None:
     summary = train_detector(config)
     dump_config(config, config.output_dir / "train.yaml")
     print(json.dumps(summary, indent=2))
+
+
+def run_calibrate(args: argparse.Namespace) -> None:
+    from cohesive.paraphrase.train import DetectorCalibrateConfig, calibrate_detector
+
+    config = load_config(DetectorCalibrateConfig, args.config, parse_overrides(args.set))
+    print(json.dumps(calibrate_detector(config), indent=2))
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

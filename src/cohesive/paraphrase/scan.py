@@ -164,7 +164,7 @@ def _scored_by_words(detector, paragraphs: list[tuple[int, str]], window: int, s
     scored = []
     texts = [text for _, text in paragraphs]
     for index, ((line, text), words) in enumerate(zip(paragraphs, detector.score_texts(texts, keep_hidden=True)), start=1):
-        probability = detector.paragraph_probability(words.scores, window, stride)
+        probability = detector.paragraph_probability(words, window, stride)
         flagged = probability >= cut
         scored.append(ScoredParagraph(index, line, text, len(text.split()), len(windows(len(words.scores), window, stride)),
                                       round(probability, 4), flagged, detector.evidence(words) if flagged else []))
@@ -194,7 +194,8 @@ def report_text(report: dict) -> str:
 
 def _evidence_text(evidence: dict) -> str:
     expected = f" (expected {' / '.join(evidence['expected'])})" if evidence["expected"] else ""
-    return f"{evidence['word']} {evidence['score']:.2f}{expected}"
+    drop = f", drop {evidence['drop']:.2f}" if "drop" in evidence else ""
+    return f"{evidence['word']} {evidence['score']:.2f}{drop}{expected}"
 
 
 _STYLE = """
@@ -244,7 +245,8 @@ def highlighted(text: str, evidence: list[dict]) -> str:
     parts, position = [], 0
     for e in sorted(evidence, key=lambda e: e["start"]):
         expected = ", ".join(e["expected"]) or "-"
-        title = html.escape(f"substitution score {e['score']:.2f}; expected: {expected}", quote=True)
+        drop = f"; {e['drop']:.2f} lower with {e['expected'][0]!r} in its place" if "drop" in e and e["expected"] else ""
+        title = html.escape(f"substitution score {e['score']:.2f}{drop}; expected: {expected}", quote=True)
         parts += [html.escape(text[position:e["start"]]), f'<mark title="{title}">{html.escape(text[e["start"]:e["end"]])}</mark>']
         position = e["end"]
     return "".join(parts) + html.escape(text[position:])

@@ -1,8 +1,11 @@
 """`cohesive paraphrase train`: fit one detector on the corpus's training cell, choose its decision
-threshold on the validation split (maximum macro-F1), and save it with where it was trained."""
+threshold on the validation split (maximum macro-F1), and save it with where it was trained.
+`cohesive paraphrase calibrate`: refit a trained word-level detector's paragraph aggregate and
+threshold on a validation split, weights unchanged."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,7 +13,7 @@ from pathlib import Path
 from cohesive.atomic import write_json
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import read_manifest, read_split
-from cohesive.paraphrase.detectors import KINDS, build_detector
+from cohesive.paraphrase.detectors import KINDS, build_detector, load_detector
 from cohesive.paraphrase.metrics import best_threshold
 from cohesive.sampling import seeded_subsample
 
@@ -41,6 +44,7 @@ class DetectorTrainConfig:
     lora_alpha: int = 16
     correction_weight: float = 0.5
     frequency_features: bool = False  # word-lora: general-English word frequencies as token-head inputs
+    counterfactual: bool = False  # word-lora: paragraph evidence = score drops when each word's best alternative stands in
     max_steps: int | None = None
     # tfidf-*
     max_features: int = 50000
@@ -115,3 +119,39 @@ def validation_scores(detector, rows: list[dict]):
     if hasattr(detector, "calibrate"):
         return detector.calibrate(rows)
     return detector([r["text"] for r in rows])
+
+
+@dataclass
+class DetectorCalibrateConfig:
+    """A trained word-level detector recalibrated on a corpus's validation split: to switch its
+    counterfactual evidence on or off without retraining, or to fit it to validation text of your own."""
+
+    detector: Path = Path("runs/paraphrase/xdomain/word-lora")
+    corpus_dir: Path = Path("runs/paraphrase/corpus")
+    output_dir: Path = Path("runs/paraphrase/calibrated/word-lora")  # may be `detector` itself
+    counterfactual: bool | None = None  # None: as the detector has it
+
+
+def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
+    """Refit the aggregate and the threshold on `corpus_dir`'s validation split; the weights are
+    copied unchanged. Returns the new validation summary."""
+    from cohesive.paraphrase.wordlevel import WEIGHTS_FILE
+
+    detector = load_detector(config.detector)
+    if not hasattr(detector, "save_calibration"):
+        raise CohesiveError(f"{config.detector} is a {detector.kind} detector: only word-level detectors are "
+                            "recalibrated (retrain the others)")
+    if config.counterfactual is not None:
+        detector.counterfactual = config.counterfactual
+    validation = read_split(config.corpus_dir, "validation")
+    threshold, f1 = best_threshold([r["label"] for r in validation], detector.calibrate(validation))
+    detector.threshold = threshold
+    detector.info["validation"] = {"examples": len(validation), "macro_f1": round(f1, 4), "threshold": threshold}
+    detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual}
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    source = Path(config.detector) / WEIGHTS_FILE
+    if source.resolve() != (output / WEIGHTS_FILE).resolve():
+        shutil.copyfile(source, output / WEIGHTS_FILE)
+    detector.save_calibration(output)
+    return {"output_dir": str(output), "counterfactual": detector.counterfactual, **detector.info["validation"]}

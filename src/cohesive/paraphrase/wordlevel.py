@@ -12,7 +12,13 @@ and it tends to write rare synonyms of common ones.
 
 A paragraph's probability is a logistic regression on a few statistics of its word scores
 (`PARAGRAPH_FEATURES`), fitted on the validation split, where the decision threshold is also
-chosen (on out-of-fold probabilities). A paragraph longer than `window` words takes the maximum
+chosen (on out-of-fold probabilities). With `counterfactual`, the statistics are of relative
+evidence instead: every word that scores at least `COUNTERFACTUAL_FLOOR` is swapped for the WordNet
+relative the correction head ranks first, the swapped text is scored again, and a word's evidence
+is how much its score drops when its alternative stands in its place. A spun word's alternative is
+often the original, which reads as original; an unusual but original word's alternatives usually
+read no better, so a register that looks unusual everywhere (manual pages, docstrings) no longer
+looks spun as a whole. A paragraph longer than `window` words takes the maximum
 over windows of its words, so one spun passage in a long paragraph is not averaged away.
 
 Saved as a small delta on the base weights: the LoRA tensors and both heads in safetensors, the
@@ -40,6 +46,12 @@ from cohesive.files import load_tensors, read_json
 WEIGHTS_FILE = "weights.safetensors"
 AGGREGATE_FILE = "aggregate.json"
 PARAGRAPH_FEATURES = ("share_flagged", "mean", "top3_mean", "top8_mean", "log_flagged")
+#: The same statistics of the counterfactual score drops (`counterfactual`), a drop counting at RELATIVE_FLAG.
+RELATIVE_FEATURES = tuple(f"drop_{name}" for name in PARAGRAPH_FEATURES)
+RELATIVE_FLAG = 0.25
+#: With `counterfactual`, words scoring at least this are rescored with their best WordNet alternative.
+COUNTERFACTUAL_FLOOR = 0.1
+COUNTERFACTUAL_CHUNK = 256  # texts whose encoder states are held at once while their alternatives are chosen
 LEXICAL_FEATURES = ("in_wordnet", "log_count", "log_best_synonym_count", "synonym_count_gap", "log_synonyms",
                     "stop_word", "log_pieces")
 #: With `frequency_features`: the word's Zipf frequency in general English (`wordfreq`: Wikipedia,
@@ -60,6 +72,15 @@ class ScoredText:
     spans: list[tuple[str, int, int]]
     scores: np.ndarray
     hidden: Any = None  # [words, hidden] encoder states of the first word pieces (kept for evidence)
+    #: with `counterfactual`: each word's score with its alternative in its place (NaN: none), and the alternative
+    alternative_scores: np.ndarray | None = None
+    alternatives: list[str | None] | None = None
+
+    def drops(self) -> np.ndarray:
+        """How much each word's score falls when its alternative stands in its place (0 without one)."""
+        if self.alternative_scores is None:
+            raise CohesiveError("these word scores have no counterfactual alternatives")
+        return np.nan_to_num(np.clip(self.scores - self.alternative_scores, 0.0, None), nan=0.0)
 
 
 def scored_words(text: str) -> list[tuple[str, int, int]]:
@@ -90,12 +111,13 @@ def windows(count: int, size: int, stride: int) -> list[tuple[int, int]]:
     return [(s, s + size) for s in starts]
 
 
-def paragraph_features(scores: np.ndarray) -> np.ndarray:
-    """PARAGRAPH_FEATURES of one text's word scores (zeros for a text with no scored word)."""
+def paragraph_features(scores: np.ndarray, flag: float = WORD_FLAG) -> np.ndarray:
+    """PARAGRAPH_FEATURES of one text's word scores, a word counting as flagged at `flag` (zeros for a
+    text with no scored word); the same statistics of score drops are RELATIVE_FEATURES."""
     if len(scores) == 0:
         return np.zeros(len(PARAGRAPH_FEATURES))
     ranked = np.sort(scores)[::-1]
-    flagged = float(np.sum(scores >= WORD_FLAG))
+    flagged = float(np.sum(scores >= flag))
     return np.array([flagged / len(scores), float(scores.mean()), float(ranked[:3].mean()), float(ranked[:8].mean()),
                      math.log1p(flagged)])
 
@@ -134,16 +156,18 @@ class WordDetector:
 
     kind = "word-lora"
     OPTIONS = ("model", "max_length", "window_words", "batch_size", "epochs", "max_steps", "learning_rate",
-               "lora_rank", "lora_alpha", "correction_weight", "frequency_features", "seed", "base_digest")
+               "lora_rank", "lora_alpha", "correction_weight", "frequency_features", "counterfactual", "seed",
+               "base_digest")
 
     def __init__(self, model: str = "minilm", max_length: int = 128, window_words: int = 80, batch_size: int = 16,
                  epochs: float = 1.0, max_steps: int | None = None, learning_rate: float = 1e-3, lora_rank: int = 8,
-                 lora_alpha: int = 16, correction_weight: float = 0.5, frequency_features: bool = False, seed: int = 0,
-                 base_digest: str | None = None):
+                 lora_alpha: int = 16, correction_weight: float = 0.5, frequency_features: bool = False,
+                 counterfactual: bool = False, seed: int = 0, base_digest: str | None = None):
         self.model, self.max_length, self.window_words, self.batch_size = model, max_length, window_words, batch_size
         self.epochs, self.max_steps, self.learning_rate = epochs, max_steps, learning_rate
         self.lora_rank, self.lora_alpha, self.correction_weight = lora_rank, lora_alpha, correction_weight
-        self.frequency_features, self.seed, self.base_digest = frequency_features, seed, base_digest
+        self.frequency_features, self.counterfactual = frequency_features, counterfactual
+        self.seed, self.base_digest = seed, base_digest
         self.threshold, self.info = 0.5, {}
         self.aggregate: dict[str, Any] = {}
         self.network: _Network | None = None
@@ -196,7 +220,8 @@ class WordDetector:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-        features = np.stack([paragraph_features(s.scores) for s in self.score_texts([r["text"] for r in rows])])
+        values, flag = zip(*(self.paragraph_evidence(s) for s in self.score_texts([r["text"] for r in rows])))
+        features = np.stack([paragraph_features(v, flag[0]) for v in values])
         labels = np.asarray([r["label"] for r in rows])
         if min(np.bincount(labels, minlength=2)) < 3:
             raise CohesiveError("calibration needs at least 3 originals and 3 paraphrases in the validation split")
@@ -206,32 +231,74 @@ class WordDetector:
         model = LogisticRegression(C=1.0, max_iter=1000)
         out_of_fold = cross_val_predict(model, standardised, labels, cv=folds, method="predict_proba")[:, 1]
         model.fit(standardised, labels)
-        self.aggregate = {"features": list(PARAGRAPH_FEATURES), "word_flag": WORD_FLAG, "mean": mean.tolist(),
+        self.aggregate = {"features": list(self._aggregate_features()), "word_flag": flag[0], "mean": mean.tolist(),
                           "scale": scale.tolist(), "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
         return out_of_fold
+
+    def _aggregate_features(self) -> tuple[str, ...]:
+        return RELATIVE_FEATURES if self.counterfactual else PARAGRAPH_FEATURES
+
+    def paragraph_evidence(self, scored: ScoredText) -> tuple[np.ndarray, float]:
+        """The per-word values the paragraph statistics are taken of, and the value that flags a word:
+        score drops with `counterfactual`, else the word scores."""
+        return (scored.drops(), RELATIVE_FLAG) if self.counterfactual else (scored.scores, WORD_FLAG)
 
     # --- scoring --------------------------------------------------------------------------------
 
     def __call__(self, texts: list[str], window: int = 200, stride: int = 100) -> np.ndarray:
         """P(machine-paraphrased) per text: the maximum over `window`-word windows of its scored words."""
-        return np.array([self.paragraph_probability(s.scores, window, stride) for s in self.score_texts(texts)])
+        return np.array([self.paragraph_probability(s, window, stride) for s in self.score_texts(texts)])
 
-    def paragraph_probability(self, scores: np.ndarray, window: int = 200, stride: int = 100) -> float:
+    def paragraph_probability(self, scored: ScoredText, window: int = 200, stride: int = 100) -> float:
         if not self.aggregate:
             raise CohesiveError("this detector has no paragraph aggregate: calibrate it on a validation split")
         a = self.aggregate
-        pieces = windows(len(scores), window, stride)
-        features = np.stack([paragraph_features(scores[s:e]) for s, e in pieces])
+        values, _ = self.paragraph_evidence(scored)
+        pieces = windows(len(values), window, stride)
+        features = np.stack([paragraph_features(values[s:e], a["word_flag"]) for s, e in pieces])
         logits = ((features - np.asarray(a["mean"])) / np.asarray(a["scale"])) @ np.asarray(a["coef"]) + a["intercept"]
         return float(1.0 / (1.0 + np.exp(-logits.max())))
 
     def score_texts(self, texts: list[str], keep_hidden: bool = False) -> list[ScoredText]:
+        """Word scores of every text (with `counterfactual`, also each word's score with its best
+        alternative in its place); `keep_hidden` keeps the encoder states the evidence needs."""
+        if self.network is None:
+            raise CohesiveError("this detector has not been trained")
+        if not self.counterfactual:
+            return self._score_words(texts, keep_hidden)
+        out = []
+        for begin in range(0, len(texts), COUNTERFACTUAL_CHUNK):
+            chunk = self._score_words(texts[begin:begin + COUNTERFACTUAL_CHUNK], keep_hidden=True)
+            self._add_alternatives(texts[begin:begin + COUNTERFACTUAL_CHUNK], chunk)
+            if not keep_hidden:
+                for scored in chunk:
+                    scored.hidden = None
+            out += chunk
+        return out
+
+    def _add_alternatives(self, texts: list[str], scored: list[ScoredText]) -> None:
+        """Swap every word scoring >= COUNTERFACTUAL_FLOOR for its best-ranked WordNet relative, score
+        the swapped texts once, and read each swapped word's new score back by its character offset."""
+        from cohesive.paraphrase.spinner import replace_spans
+
+        expecter = self._expecter_for()
+        plans = []
+        for s in scored:
+            chosen = [i for i, value in enumerate(s.scores) if value >= COUNTERFACTUAL_FLOOR]
+            best = expecter.best_relatives([s.spans[i][0] for i in chosen], s.hidden[chosen] if chosen else None)
+            plans.append({i: word for i, word in zip(chosen, best) if word})
+        swapped = [replace_spans(t, [(s.spans[i][1], s.spans[i][2], w) for i, w in plan.items()])
+                   for t, s, plan in zip(texts, scored, plans)]
+        for s, plan, rescored in zip(scored, plans, self._score_words(swapped)):
+            s.alternative_scores, s.alternatives = swapped_scores(s.spans, plan, rescored), [None] * len(s.spans)
+            for i, word in plan.items():
+                s.alternatives[i] = word
+
+    def _score_words(self, texts: list[str], keep_hidden: bool = False) -> list[ScoredText]:
         """Word scores of every text: windows of `window_words` words, half a window apart; each word
         takes its score from the window where it is farthest from an edge (most context)."""
         import torch
 
-        if self.network is None:
-            raise CohesiveError("this detector has not been trained")
         all_spans = [scored_words(t) for t in texts]
         jobs = [(t, s, e) for t, spans in enumerate(all_spans)
                 for s, e in windows(len(spans), self.window_words, max(1, self.window_words // 2))]
@@ -271,12 +338,23 @@ class WordDetector:
         """The words most likely substituted (score >= WORD_FLAG, best first), each with the words the
         detector expected there: WordNet relatives of the word ranked by the correction head, then
         the head's own best whole word."""
+        expecter = self._expecter_for()
+        drops = scored.drops() if self.counterfactual else None
+        order = [i for i in np.argsort(-scored.scores, kind="stable") if scored.scores[i] >= WORD_FLAG
+                 and (drops is None or drops[i] >= RELATIVE_FLAG)][:top]
+        out = []
+        for i in order:
+            word, start, end = scored.spans[i]
+            out.append({"word": word, "start": start, "end": end, "score": round(float(scored.scores[i]), 4),
+                        "expected": expecter(word, scored.hidden[i], expected)})
+            if drops is not None:
+                out[-1]["drop"] = round(float(drops[i]), 4)
+        return out
+
+    def _expecter_for(self) -> _Expecter:
         if self._expecter is None:
             self._expecter = _Expecter(self.tokenizer, self.network)
-        order = [i for i in np.argsort(-scored.scores, kind="stable") if scored.scores[i] >= WORD_FLAG][:top]
-        return [{"word": scored.spans[i][0], "start": scored.spans[i][1], "end": scored.spans[i][2],
-                 "score": round(float(scored.scores[i]), 4),
-                 "expected": self._expecter(scored.spans[i][0], scored.hidden[i], expected)} for i in order]
+        return self._expecter
 
     # --- persistence ----------------------------------------------------------------------------
 
@@ -296,19 +374,28 @@ class WordDetector:
         self.max_length = fitting_length(self.network.encoder, self.max_length)
 
     def save(self, directory: Path) -> None:
-        from cohesive.paraphrase.detectors import DETECTOR_FILE, FORMAT
 
         directory = Path(directory)
         save_safetensors(directory / WEIGHTS_FILE, self.network.delta_state())
-        write_json(directory / AGGREGATE_FILE, self.aggregate)
-        write_json(directory / DETECTOR_FILE, {"format": FORMAT, "kind": self.kind, "threshold": self.threshold,
-                                               "options": self.options(), "info": self.info})
+        self.save_calibration(directory)
+
+    def save_calibration(self, directory: Path) -> None:
+        """The aggregate and the description (threshold, options, provenance), not the weights: what
+        `calibrate` changes."""
+        from cohesive.paraphrase.detectors import DETECTOR_FILE, FORMAT
+
+        write_json(Path(directory) / AGGREGATE_FILE, self.aggregate)
+        write_json(Path(directory) / DETECTOR_FILE, {"format": FORMAT, "kind": self.kind, "threshold": self.threshold,
+                                                     "options": self.options(), "info": self.info})
 
     def _load_weights(self, directory: Path) -> None:
         for name in (WEIGHTS_FILE, AGGREGATE_FILE):
             if not (directory / name).is_file():
                 raise CohesiveError(f"{directory / name} not found: the detector folder is incomplete")
         delta, self.aggregate = load_tensors(directory / WEIGHTS_FILE), read_json(directory / AGGREGATE_FILE)
+        if tuple(self.aggregate.get("features", ())) != self._aggregate_features():
+            raise CohesiveError(f"{directory / AGGREGATE_FILE} was fitted on other paragraph statistics than this "
+                                f"detector's options give (counterfactual={self.counterfactual}): recalibrate it")
         self._build_network(train=False)
         self.network.load_delta(delta)
 
@@ -331,6 +418,19 @@ def encode_windows(tokenizer, words: list[list[str]], max_length: int, frequency
             features[row, position] = torch.tensor((*lexical_features(window[word]), math.log(pieces[word]), *extra))
         positions.append(first)
     return batch, features, positions
+
+
+def swapped_scores(spans: list[tuple[str, int, int]], plan: dict[int, str], rescored: ScoredText) -> np.ndarray:
+    """Each planned word's score in the swapped text (NaN for the others, and where the swap changed
+    how the text splits into words): words are matched by their start offset, shifted by the length
+    changes of the swaps before them."""
+    by_start = {start: score for (_, start, _), score in zip(rescored.spans, rescored.scores)}
+    out, shift = np.full(len(spans), np.nan), 0
+    for i, (_, start, end) in enumerate(spans):
+        if i in plan:
+            out[i] = by_start.get(start + shift, np.nan)
+            shift += len(plan[i]) - (end - start)
+    return out
 
 
 def first_pieces(word_ids: list[int | None]) -> dict[int, int]:
@@ -488,13 +588,37 @@ class _Expecter:
 
         with torch.inference_mode():
             logits = self.network.correction_logits(state.unsqueeze(0))[0].numpy()
-        relatives = wordnet_relatives(observed)
-        first = {w: self.tokenizer(w.lower(), add_special_tokens=False)["input_ids"][:1] for w in relatives}
-        ranked = sorted((w for w in relatives if first[w]), key=lambda w: -logits[first[w][0]])[:count]
+        relatives = [w for w in wordnet_relatives(observed) if self._first_piece(w) is not None]
+        ranked = sorted(relatives, key=lambda w: -logits[self._first_piece(w)])[:count]
         free = self.word_ids[np.argsort(-logits[self.word_ids])[:count + 1]]
         free_words = [self.tokenizer.convert_ids_to_tokens(int(i)) for i in free]
         best_free = next((w for w in free_words if w != observed.lower() and w not in ranked), None)
         return ranked + ([best_free] if best_free else [])
+
+    def best_relatives(self, observed: list[str], states) -> list[str | None]:
+        """For each observed word, its WordNet relative the correction head ranks first (None if it has
+        none); only the relatives' rows of the decoder are scored, not the whole vocabulary."""
+        import torch
+
+        if not observed:
+            return []
+        out = []
+        with torch.inference_mode():
+            projected = self.network.correction(states)
+            for word, vector in zip(observed, projected):
+                relatives = [w for w in wordnet_relatives(word) if self._first_piece(w) is not None]
+                if not relatives:
+                    out.append(None)
+                    continue
+                ids = torch.tensor([self._first_piece(w) for w in relatives])
+                logits = self.network.embeddings[ids] @ vector + self.network.correction_bias[ids]
+                out.append(relatives[int(logits.argmax())])
+        return out
+
+    @functools.lru_cache(maxsize=200_000)  # noqa: B019 - one expecter per loaded detector
+    def _first_piece(self, word: str) -> int | None:
+        pieces = self.tokenizer(word.lower(), add_special_tokens=False)["input_ids"]
+        return pieces[0] if pieces else None
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -531,9 +655,19 @@ def feature_names(frequency: bool) -> tuple[str, ...]:
     return LEXICAL_FEATURES + (FREQUENCY_FEATURES if frequency else ())
 
 
+@functools.lru_cache(maxsize=200_000)
+def _relatives(observed: str) -> tuple[str, ...]:
+    return tuple(_find_relatives(observed))
+
+
 def wordnet_relatives(observed: str) -> list[str]:
-    """WordNet lemmas sharing a synset with the observed word, or of its more general synsets,
-    inflected like it: the words a spinner could have replaced by it."""
+    """WordNet lemmas sharing a synset with the observed word, of its more general synsets ("similar
+    to" for adjectives) or of up to MAX_HYPONYMS more specific ones per sense, inflected like it and
+    written as one word: the words a synonym or hypernym spinner could have replaced by it."""
+    return list(_relatives(observed))
+
+
+def _find_relatives(observed: str) -> list[str]:
     from cohesive.lexicon import in_wordnet_order, lexicon
     from cohesive.paraphrase.spinner import CONTENT_POS, inflect_like, match_case
 
@@ -544,9 +678,10 @@ def wordnet_relatives(observed: str) -> list[str]:
             continue
         for sense in lex.senses(lemma, pos):
             synset = lex.synset(sense.key)
-            related = [synset, *in_wordnet_order(synset.hypernyms() + synset.similar_tos())]
+            related = [synset, *in_wordnet_order(synset.hypernyms() + synset.similar_tos()),
+                       *in_wordnet_order(synset.hyponyms())[:MAX_HYPONYMS]]
             for name in (n for s in related for n in s.lemma_names()):
                 form = inflect_like(lower, lemma, name, pos) if name.isalpha() and name.islower() else None
-                if form and form != lower:
+                if form and form != lower and form.isalpha():
                     out.setdefault(match_case(observed, form) or form, None)
     return list(out)
