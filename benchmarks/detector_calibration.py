@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if detector.kind != "word-lora":
         print(f"{args.detector}: a {detector.kind} detector has no word scores; give a word-lora detector", file=sys.stderr)
         return 2
+    detector.counterfactual = False  # this study is of the plain word scores: no second (counterfactual) pass
     validation, test = read_split(args.corpus, "validation"), read_split(args.corpus, "test")
     trained_domain = read_manifest(args.corpus)["train_cell"]["domain"]
     texts = list(dict.fromkeys(r["text"] for r in validation + test))

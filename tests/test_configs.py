@@ -16,7 +16,7 @@ from cohesive.nlu.suite import SuiteConfig
 from cohesive.paraphrase.compare import BackboneCompareConfig
 from cohesive.paraphrase.corpus import ParaphraseCorpusConfig
 from cohesive.paraphrase.evaluate import ParaphraseEvalConfig
-from cohesive.paraphrase.train import DetectorTrainConfig
+from cohesive.paraphrase.train import DetectorCalibrateConfig, DetectorTrainConfig
 from cohesive.pipeline.stages import load_pipeline
 from cohesive.wsd.types import WsdEvalConfig, WsdTrainConfig
 
@@ -27,7 +27,7 @@ OPTIONS = {
     "teachers build": TeacherBuildConfig, "distill cache": DistillCacheConfig, "distill train": DistillTrainConfig,
     "distill compare": DistillCompareConfig, "paraphrase build": ParaphraseCorpusConfig,
     "paraphrase train": DetectorTrainConfig, "paraphrase evaluate": ParaphraseEvalConfig,
-    "paraphrase compare": BackboneCompareConfig,
+    "paraphrase compare": BackboneCompareConfig, "paraphrase calibrate": DetectorCalibrateConfig,
 }
 
 

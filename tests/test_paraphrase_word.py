@@ -21,6 +21,7 @@ from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, paraphrase
 from cohesive.paraphrase.sources import Paragraph, foldoc_prose, roff_text
 from cohesive.paraphrase.wordlevel import (
     IGNORE,
+    PARAGRAPH_FEATURES,
     RELATIVE_FEATURES,
     ScoredText,
     first_pieces,
@@ -173,6 +174,8 @@ def test_swapped_scores_follow_the_offsets_of_the_swaps_by_hand():
     assert np.isnan(out[0]) and np.isnan(out[2]) and out[1] == 0.2 and out[3] == 0.4
     lost = ScoredText([("The", 0, 3), ("large", 4, 9)], np.array([0.1, 0.2]))
     assert np.isnan(swapped_scores(spans, {3: "sprinted"}, lost)[3])
+    resplit = ScoredText([("The", 0, 3), ("lar", 4, 7), ("ge", 7, 9)], np.array([0.1, 0.2, 0.3]))  # not `large`
+    assert np.isnan(swapped_scores(spans, {1: "large"}, resplit)[1])
 
 
 def test_drops_are_score_falls_and_zero_without_an_alternative():
@@ -265,10 +268,13 @@ def test_alternative_scores_are_the_scores_of_the_swapped_text(counterfactual_de
     assert np.isnan(np.delete(scored.alternative_scores, list(planned))).all()
 
 
-def test_a_detector_refuses_an_aggregate_of_other_statistics(counterfactual_detector, tmp_path):
+def test_an_aggregate_of_other_statistics_is_refused_until_recalibrated(counterfactual_detector, tmp_path):
+    """detector.json says plain scores, aggregate.json holds drop statistics (say, a calibration cut
+    short between its two files): scoring stops with one line, and calibrating in place repairs it."""
     import shutil
 
     from cohesive.paraphrase.detectors import load_detector
+    from cohesive.paraphrase.train import DetectorCalibrateConfig, calibrate_detector
 
     output, _ = counterfactual_detector
     copy = tmp_path / "detector"
@@ -277,7 +283,27 @@ def test_a_detector_refuses_an_aggregate_of_other_statistics(counterfactual_dete
     meta["options"]["counterfactual"] = False
     (copy / "detector.json").write_text(json.dumps(meta))
     with pytest.raises(CohesiveError, match="recalibrate it"):
-        load_detector(copy)
+        load_detector(copy)([ORIGINAL])
+    corpus = output.parent / "corpus0"
+    calibrate_detector(DetectorCalibrateConfig(copy, corpus, copy, counterfactual=False))
+    assert json.loads((copy / "aggregate.json").read_text())["features"] == list(PARAGRAPH_FEATURES)
+    assert 0 <= load_detector(copy)([ORIGINAL])[0] <= 1
+
+
+def test_a_detector_description_without_the_counterfactual_option_loads_as_plain(tiny_word_detector, tmp_path):
+    """Detectors saved before counterfactual evidence existed keep working as they were."""
+    import shutil
+
+    from cohesive.paraphrase.detectors import load_detector
+
+    detector, folder = tiny_word_detector
+    copy = tmp_path / "old"
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "detector.json").read_text())
+    del meta["options"]["counterfactual"]
+    (copy / "detector.json").write_text(json.dumps(meta))
+    old = load_detector(copy)
+    assert not old.counterfactual and old([ORIGINAL, SPUN]) == pytest.approx(detector([ORIGINAL, SPUN]), abs=1e-5)
 
 
 def test_calibrate_refuses_a_paragraph_level_detector(tmp_path, capsys):
@@ -406,7 +432,7 @@ def test_shipped_detector_finds_a_rare_synonym_and_expects_the_original(shipped)
     assert top["word"] == "forenoon" and "morning" in top["expected"]
     # the counterfactual: with its best alternative in its place the word reads as original
     assert shipped.counterfactual and scored.alternatives[words.index("forenoon")] == "morning"
-    assert top["drop"] > 0.5
+    assert top["drop"] > 0.5 and top["expected"][0] == "morning"  # the alternative that gave the drop comes first
 
 
 # --- cohesive detect ---------------------------------------------------------------------------------
@@ -430,8 +456,10 @@ def test_detect_json_has_probabilities_flags_and_evidence(capsys, document):
     assert 0 <= first["probability"] < report["threshold"] <= second["probability"] <= 1
     for e in second["evidence"]:
         assert set(e) == {"word", "start", "end", "score", "drop", "expected"}
-        assert second["text"][e["start"]:e["end"]] == e["word"] and e["score"] >= 0.5 and e["drop"] >= 0.25
+        assert second["text"][e["start"]:e["end"]] == e["word"] and 0 <= e["score"] <= 1
         assert all(isinstance(w, str) and w for w in e["expected"])
+    drops = [e["drop"] for e in second["evidence"]]
+    assert drops == sorted(drops, reverse=True) and drops[-1] >= 0.25  # largest drop first, each one counted
     assert {"commission", "edifices", "metropolis"} & {e["word"] for e in second["evidence"]}
 
 

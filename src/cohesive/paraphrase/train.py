@@ -5,12 +5,11 @@ threshold on a validation split, weights unchanged."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cohesive.atomic import write_json
+from cohesive.atomic import write_bytes, write_json
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import read_manifest, read_split
 from cohesive.paraphrase.detectors import KINDS, build_detector, load_detector
@@ -137,6 +136,8 @@ def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
     copied unchanged. Returns the new validation summary."""
     from cohesive.paraphrase.wordlevel import WEIGHTS_FILE
 
+    if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
+        raise CohesiveError(f"output_dir {config.output_dir} is a file, not a folder")
     detector = load_detector(config.detector)
     if not hasattr(detector, "save_calibration"):
         raise CohesiveError(f"{config.detector} is a {detector.kind} detector: only word-level detectors are "
@@ -149,9 +150,8 @@ def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
     detector.info["validation"] = {"examples": len(validation), "macro_f1": round(f1, 4), "threshold": threshold}
     detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual}
     output = Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     source = Path(config.detector) / WEIGHTS_FILE
     if source.resolve() != (output / WEIGHTS_FILE).resolve():
-        shutil.copyfile(source, output / WEIGHTS_FILE)
+        write_bytes(output / WEIGHTS_FILE, source.read_bytes())
     detector.save_calibration(output)
     return {"output_dir": str(output), "counterfactual": detector.counterfactual, **detector.info["validation"]}

@@ -253,6 +253,10 @@ class WordDetector:
         if not self.aggregate:
             raise CohesiveError("this detector has no paragraph aggregate: calibrate it on a validation split")
         a = self.aggregate
+        if tuple(a.get("features", ())) != self._aggregate_features():
+            raise CohesiveError(f"the paragraph aggregate was fitted on other statistics than this detector's options "
+                                f"give (counterfactual={self.counterfactual}): recalibrate it "
+                                "(`cohesive paraphrase calibrate`)")
         values, _ = self.paragraph_evidence(scored)
         pieces = windows(len(values), window, stride)
         features = np.stack([paragraph_features(values[s:e], a["word_flag"]) for s, e in pieces])
@@ -335,19 +339,26 @@ class WordDetector:
     # --- evidence -------------------------------------------------------------------------------
 
     def evidence(self, scored: ScoredText, top: int = 8, expected: int = 3) -> list[dict]:
-        """The words most likely substituted (score >= WORD_FLAG, best first), each with the words the
-        detector expected there: WordNet relatives of the word ranked by the correction head, then
-        the head's own best whole word."""
+        """The words most likely substituted, each with the words the detector expected there: WordNet
+        relatives of the word ranked by the correction head, then the head's own best whole word.
+        Plain scores: words scoring >= WORD_FLAG, highest first. Counterfactual: the words whose
+        drop counts as flagged (>= RELATIVE_FLAG), largest drop first, each with its `drop`, and
+        the alternative that gave the drop first among the expected words."""
         expecter = self._expecter_for()
-        drops = scored.drops() if self.counterfactual else None
-        order = [i for i in np.argsort(-scored.scores, kind="stable") if scored.scores[i] >= WORD_FLAG
-                 and (drops is None or drops[i] >= RELATIVE_FLAG)][:top]
+        if self.counterfactual:
+            drops = scored.drops()
+            order = [i for i in np.argsort(-drops, kind="stable") if drops[i] >= RELATIVE_FLAG][:top]
+        else:
+            order = [i for i in np.argsort(-scored.scores, kind="stable") if scored.scores[i] >= WORD_FLAG][:top]
         out = []
         for i in order:
             word, start, end = scored.spans[i]
+            guesses = expecter(word, scored.hidden[i], expected)
             out.append({"word": word, "start": start, "end": end, "score": round(float(scored.scores[i]), 4),
-                        "expected": expecter(word, scored.hidden[i], expected)})
-            if drops is not None:
+                        "expected": guesses})
+            if self.counterfactual:
+                alternative = scored.alternatives[i]
+                out[-1]["expected"] = [alternative] + [w for w in guesses if w != alternative][:expected]
                 out[-1]["drop"] = round(float(drops[i]), 4)
         return out
 
@@ -393,9 +404,6 @@ class WordDetector:
             if not (directory / name).is_file():
                 raise CohesiveError(f"{directory / name} not found: the detector folder is incomplete")
         delta, self.aggregate = load_tensors(directory / WEIGHTS_FILE), read_json(directory / AGGREGATE_FILE)
-        if tuple(self.aggregate.get("features", ())) != self._aggregate_features():
-            raise CohesiveError(f"{directory / AGGREGATE_FILE} was fitted on other paragraph statistics than this "
-                                f"detector's options give (counterfactual={self.counterfactual}): recalibrate it")
         self._build_network(train=False)
         self.network.load_delta(delta)
 
@@ -423,12 +431,13 @@ def encode_windows(tokenizer, words: list[list[str]], max_length: int, frequency
 def swapped_scores(spans: list[tuple[str, int, int]], plan: dict[int, str], rescored: ScoredText) -> np.ndarray:
     """Each planned word's score in the swapped text (NaN for the others, and where the swap changed
     how the text splits into words): words are matched by their start offset, shifted by the length
-    changes of the swaps before them."""
-    by_start = {start: score for (_, start, _), score in zip(rescored.spans, rescored.scores)}
+    changes of the swaps before them, and must be the word swapped in."""
+    by_start = {start: (word, score) for (word, start, _), score in zip(rescored.spans, rescored.scores)}
     out, shift = np.full(len(spans), np.nan), 0
     for i, (_, start, end) in enumerate(spans):
         if i in plan:
-            out[i] = by_start.get(start + shift, np.nan)
+            word, score = by_start.get(start + shift, (None, np.nan))
+            out[i] = score if word == plan[i] else np.nan
             shift += len(plan[i]) - (end - start)
     return out
 
@@ -580,6 +589,7 @@ class _Expecter:
         from cohesive.paraphrase.maskfill import word_tokens
 
         self.tokenizer, self.network = tokenizer, network
+        self._first_pieces: dict[str, int | None] = {}
         vocabulary = word_tokens(tokenizer)
         self.word_ids = np.array(sorted(i for i, w in vocabulary.items() if len(w) > 2))
 
@@ -615,10 +625,11 @@ class _Expecter:
                 out.append(relatives[int(logits.argmax())])
         return out
 
-    @functools.lru_cache(maxsize=200_000)  # noqa: B019 - one expecter per loaded detector
     def _first_piece(self, word: str) -> int | None:
-        pieces = self.tokenizer(word.lower(), add_special_tokens=False)["input_ids"]
-        return pieces[0] if pieces else None
+        if word not in self._first_pieces:
+            pieces = self.tokenizer(word.lower(), add_special_tokens=False)["input_ids"]
+            self._first_pieces[word] = pieces[0] if pieces else None
+        return self._first_pieces[word]
 
 
 @functools.lru_cache(maxsize=200_000)
