@@ -227,7 +227,8 @@ def counterfactual_detector(tiny_word_detector, tmp_path_factory):
     from cohesive.paraphrase.train import DetectorCalibrateConfig, calibrate_detector
 
     _, folder = tiny_word_detector
-    corpus = tmp_path_factory.mktemp("corpus")
+    corpus = tmp_path_factory.mktemp("counterfactual") / "corpus"
+    corpus.mkdir()
     rows = [{**r, "domain": "semcor", "generator": "mix"} for r in _rows(4)]
     (corpus / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (corpus / "corpus.json").write_text(json.dumps({"train_cell": {"domain": "semcor", "generator": "mix"}}))
@@ -284,7 +285,7 @@ def test_an_aggregate_of_other_statistics_is_refused_until_recalibrated(counterf
     (copy / "detector.json").write_text(json.dumps(meta))
     with pytest.raises(CohesiveError, match="recalibrate it"):
         load_detector(copy)([ORIGINAL])
-    corpus = output.parent / "corpus0"
+    corpus = output.parent / "corpus"
     calibrate_detector(DetectorCalibrateConfig(copy, corpus, copy, counterfactual=False))
     assert json.loads((copy / "aggregate.json").read_text())["features"] == list(PARAGRAPH_FEATURES)
     assert 0 <= load_detector(copy)([ORIGINAL])[0] <= 1
