@@ -89,19 +89,16 @@ def train_detector(config: DetectorTrainConfig) -> dict:
     started = time.perf_counter()
     training_log = fit_detector(detector, train)
     train_seconds = time.perf_counter() - started
-    labels = [r["label"] for r in validation]
-    threshold, f1 = best_threshold(labels, validation_scores(detector, validation))
-    detector.threshold = threshold
+    validated = set_threshold(detector, validation)
     detector.info = {"train_cell": manifest["train_cell"], "corpus_dir": str(config.corpus_dir),
-                     "train_examples": len(train), "train_seconds": round(train_seconds, 1),
-                     "validation": {"examples": len(validation), "macro_f1": round(f1, 4), "threshold": threshold}}
+                     "train_examples": len(train), "train_seconds": round(train_seconds, 1), "validation": validated}
     if training_log:
         detector.info["training"] = {k: v for k, v in training_log.items() if k != "log"}
         detector.info["training"]["final"] = training_log["log"][-1] if training_log["log"] else None
     detector.save(config.output_dir)
     if training_log:
         write_json(config.output_dir / "training_log.json", training_log)
-    return {"kind": config.kind, "output_dir": str(config.output_dir), "threshold": threshold, **detector.info}
+    return {"kind": config.kind, "output_dir": str(config.output_dir), "threshold": detector.threshold, **detector.info}
 
 
 def fit_detector(detector, rows: list[dict]) -> dict | None:
@@ -110,6 +107,13 @@ def fit_detector(detector, rows: list[dict]) -> dict | None:
         return detector.fit_rows(rows)
     detector.fit([r["text"] for r in rows], [r["label"] for r in rows])
     return None
+
+
+def set_threshold(detector, validation: list[dict]) -> dict:
+    """Set the detector's threshold to the maximum validation macro-F1; returns the validation summary."""
+    threshold, f1 = best_threshold([r["label"] for r in validation], validation_scores(detector, validation))
+    detector.threshold = threshold
+    return {"examples": len(validation), "macro_f1": round(f1, 4), "threshold": threshold}
 
 
 def validation_scores(detector, rows: list[dict]):
@@ -136,20 +140,17 @@ def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
     copied unchanged. Returns the new validation summary."""
     from cohesive.paraphrase.wordlevel import WEIGHTS_FILE
 
-    if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
-        raise CohesiveError(f"output_dir {config.output_dir} is a file, not a folder")
+    output = Path(config.output_dir)
+    if output.exists() and not output.is_dir():
+        raise CohesiveError(f"output_dir {output} is a file, not a folder")
     detector = load_detector(config.detector)
     if not hasattr(detector, "save_calibration"):
         raise CohesiveError(f"{config.detector} is a {detector.kind} detector: only word-level detectors are "
                             "recalibrated (retrain the others)")
     if config.counterfactual is not None:
         detector.counterfactual = config.counterfactual
-    validation = read_split(config.corpus_dir, "validation")
-    threshold, f1 = best_threshold([r["label"] for r in validation], detector.calibrate(validation))
-    detector.threshold = threshold
-    detector.info["validation"] = {"examples": len(validation), "macro_f1": round(f1, 4), "threshold": threshold}
+    detector.info["validation"] = set_threshold(detector, read_split(config.corpus_dir, "validation"))
     detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual}
-    output = Path(config.output_dir)
     source = Path(config.detector) / WEIGHTS_FILE
     if source.resolve() != (output / WEIGHTS_FILE).resolve():
         write_bytes(output / WEIGHTS_FILE, source.read_bytes())

@@ -220,8 +220,9 @@ class WordDetector:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-        values, flag = zip(*(self.paragraph_evidence(s) for s in self.score_texts([r["text"] for r in rows])))
-        features = np.stack([paragraph_features(v, flag[0]) for v in values])
+        names, flag = self._statistics()
+        features = np.stack([paragraph_features(self.paragraph_evidence(s), flag)
+                             for s in self.score_texts([r["text"] for r in rows])])
         labels = np.asarray([r["label"] for r in rows])
         if min(np.bincount(labels, minlength=2)) < 3:
             raise CohesiveError("calibration needs at least 3 originals and 3 paraphrases in the validation split")
@@ -231,17 +232,18 @@ class WordDetector:
         model = LogisticRegression(C=1.0, max_iter=1000)
         out_of_fold = cross_val_predict(model, standardised, labels, cv=folds, method="predict_proba")[:, 1]
         model.fit(standardised, labels)
-        self.aggregate = {"features": list(self._aggregate_features()), "word_flag": flag[0], "mean": mean.tolist(),
+        self.aggregate = {"features": list(names), "word_flag": flag, "mean": mean.tolist(),
                           "scale": scale.tolist(), "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
         return out_of_fold
 
-    def _aggregate_features(self) -> tuple[str, ...]:
-        return RELATIVE_FEATURES if self.counterfactual else PARAGRAPH_FEATURES
+    def _statistics(self) -> tuple[tuple[str, ...], float]:
+        """The paragraph statistics' names and the value at which a word counts as flagged."""
+        return (RELATIVE_FEATURES, RELATIVE_FLAG) if self.counterfactual else (PARAGRAPH_FEATURES, WORD_FLAG)
 
-    def paragraph_evidence(self, scored: ScoredText) -> tuple[np.ndarray, float]:
-        """The per-word values the paragraph statistics are taken of, and the value that flags a word:
-        score drops with `counterfactual`, else the word scores."""
-        return (scored.drops(), RELATIVE_FLAG) if self.counterfactual else (scored.scores, WORD_FLAG)
+    def paragraph_evidence(self, scored: ScoredText) -> np.ndarray:
+        """The per-word values the paragraph statistics are taken of: score drops with
+        `counterfactual`, else the word scores."""
+        return scored.drops() if self.counterfactual else scored.scores
 
     # --- scoring --------------------------------------------------------------------------------
 
@@ -253,11 +255,11 @@ class WordDetector:
         if not self.aggregate:
             raise CohesiveError("this detector has no paragraph aggregate: calibrate it on a validation split")
         a = self.aggregate
-        if tuple(a.get("features", ())) != self._aggregate_features():
+        if tuple(a.get("features", ())) != self._statistics()[0]:
             raise CohesiveError(f"the paragraph aggregate was fitted on other statistics than this detector's options "
                                 f"give (counterfactual={self.counterfactual}): recalibrate it "
                                 "(`cohesive paraphrase calibrate`)")
-        values, _ = self.paragraph_evidence(scored)
+        values = self.paragraph_evidence(scored)
         pieces = windows(len(values), window, stride)
         features = np.stack([paragraph_features(values[s:e], a["word_flag"]) for s, e in pieces])
         logits = ((features - np.asarray(a["mean"])) / np.asarray(a["scale"])) @ np.asarray(a["coef"]) + a["intercept"]
@@ -385,7 +387,6 @@ class WordDetector:
         self.max_length = fitting_length(self.network.encoder, self.max_length)
 
     def save(self, directory: Path) -> None:
-
         directory = Path(directory)
         save_safetensors(directory / WEIGHTS_FILE, self.network.delta_state())
         self.save_calibration(directory)
@@ -598,7 +599,7 @@ class _Expecter:
 
         with torch.inference_mode():
             logits = self.network.correction_logits(state.unsqueeze(0))[0].numpy()
-        relatives = [w for w in wordnet_relatives(observed) if self._first_piece(w) is not None]
+        relatives = self._scorable_relatives(observed)
         ranked = sorted(relatives, key=lambda w: -logits[self._first_piece(w)])[:count]
         free = self.word_ids[np.argsort(-logits[self.word_ids])[:count + 1]]
         free_words = [self.tokenizer.convert_ids_to_tokens(int(i)) for i in free]
@@ -616,7 +617,7 @@ class _Expecter:
         with torch.inference_mode():
             projected = self.network.correction(states)
             for word, vector in zip(observed, projected):
-                relatives = [w for w in wordnet_relatives(word) if self._first_piece(w) is not None]
+                relatives = self._scorable_relatives(word)
                 if not relatives:
                     out.append(None)
                     continue
@@ -624,6 +625,10 @@ class _Expecter:
                 logits = self.network.embeddings[ids] @ vector + self.network.correction_bias[ids]
                 out.append(relatives[int(logits.argmax())])
         return out
+
+    def _scorable_relatives(self, observed: str) -> list[str]:
+        """The observed word's WordNet relatives that have a first word piece for the decoder to score."""
+        return [w for w in wordnet_relatives(observed) if self._first_piece(w) is not None]
 
     def _first_piece(self, word: str) -> int | None:
         if word not in self._first_pieces:
@@ -667,18 +672,11 @@ def feature_names(frequency: bool) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=200_000)
-def _relatives(observed: str) -> tuple[str, ...]:
-    return tuple(_find_relatives(observed))
-
-
-def wordnet_relatives(observed: str) -> list[str]:
+def wordnet_relatives(observed: str) -> tuple[str, ...]:
     """WordNet lemmas sharing a synset with the observed word, of its more general synsets ("similar
     to" for adjectives) or of up to MAX_HYPONYMS more specific ones per sense, inflected like it and
-    written as one word: the words a synonym or hypernym spinner could have replaced by it."""
-    return list(_relatives(observed))
-
-
-def _find_relatives(observed: str) -> list[str]:
+    written as one word: the words a synonym or hypernym spinner could have replaced by it (cached:
+    the counterfactual asks for every suspicious word)."""
     from cohesive.lexicon import in_wordnet_order, lexicon
     from cohesive.paraphrase.spinner import CONTENT_POS, inflect_like, match_case
 
@@ -695,4 +693,4 @@ def _find_relatives(observed: str) -> list[str]:
                 form = inflect_like(lower, lemma, name, pos) if name.isalpha() and name.islower() else None
                 if form and form != lower and form.isalpha():
                     out.setdefault(match_case(observed, form) or form, None)
-    return list(out)
+    return tuple(out)
