@@ -78,7 +78,7 @@ def _assert_labels_are_the_changed_words(original: str, text: str, replaced: lis
         assert text[start:end].isalpha() and text[start:end].lower() != word.lower()
 
 
-@pytest.mark.parametrize("generator", ["spin-2nd", "spin-max", "spin-first-4th", "spin-hyper"])
+@pytest.mark.parametrize("generator", ["spin-2nd", "spin-max", "spin-first-4th", "spin-hyper", "spin-hypo"])
 def test_spinner_labels_match_the_words_actually_replaced(lex, generator):
     config = ParaphraseCorpusConfig(sense="lesk")
     [(text, replaced)] = list(paraphrase(config, generator, [Paragraph("hand:1", "hand", ORIGINAL)]))
@@ -103,6 +103,23 @@ def test_hypernym_spinner_uses_more_general_words(lex):
     dog = next(s for s in spun.substitutions if s.original == "dog")
     assert dog.synonym in related_lemmas(lex, dog.sense_key, "dog")
     assert dog.synonym in {"canine", "domestic_animal"} and spun.text.startswith(f"The {dog.replacement} ")
+
+
+def test_hyponym_spinner_uses_the_most_frequent_narrower_word_and_leaves_adjectives(lex):
+    """dog%1:05:00::'s hyponyms by SemCor count start with `toy` (toy dog), walk's first sense's with
+    `march` (re-inflected: marched); the adjective is left alone, so no change is one the hypernym
+    spinner (adjectives: "similar to") could make."""
+    from cohesive.paraphrase.spinner import Spinner, narrower_lemmas
+
+    class Tags:
+        def tag(self, words):
+            return [(w, {"dog": "NOUN", "walked": "VERB", "happy": "ADJ"}.get(w, "DET")) for w in words]
+
+    assert narrower_lemmas(lex, "dog%1:05:00::", "dog")[:3] == ["toy", "puppy", "cur"]
+    assert narrower_lemmas(lex, lex.senses("happy", "ADJ")[0].key, "happy") == []
+    spun = Spinner("max", "first", tagger=Tags(), relation="hyponym").spin("The happy dog walked.", random.Random(0))
+    assert spun.text == "The happy toy marched."
+    assert [(s.original, s.synonym) for s in spun.substitutions] == [("dog", "toy"), ("walked", "march")]
 
 
 # --- the new domains ---------------------------------------------------------------------------------

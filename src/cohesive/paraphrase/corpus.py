@@ -44,6 +44,7 @@ SPIN_GENERATORS = {
     "spin-max": ("max", None, "synonym"), "spin-first-4th": ("every-4th", "first", "synonym"),
     "spin-first-2nd": ("every-2nd", "first", "synonym"), "spin-first-max": ("max", "first", "synonym"),
     "spin-12th": ("every-12th", None, "synonym"), "spin-hyper": ("every-2nd", None, "hypernym"),
+    "spin-hypo": ("every-2nd", None, "hyponym"),
 }
 GENERATORS = (*SPIN_GENERATORS, "maskfill")
 MIX = "mix"

@@ -13,6 +13,9 @@ Names are left alone (capitalised words inside a sentence), and so are stop word
 `relation="hypernym"` makes a second spinner family: the word is replaced by a lemma of a more
 general synset (a noun's or verb's hypernym, an adjective's "similar to" synset) instead of a
 synonym, so detectors can be tested on a substitution policy they never saw in training.
+`relation="hyponym"` goes the other way, for training: a noun or verb is replaced by a lemma of a
+more specific synset (the most frequent in SemCor first, as a thesaurus lists common words first);
+adjectives and adverbs are left alone, so no substitution it makes is one the hypernym spinner could.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from cohesive.wsd.tagger import Span, load_tagger, split_sentences, tokenize
 #: mode -> a word is changed once at least this many words have passed since the last change.
 SPIN_MODES = {"every-12th": 12, "every-4th": 4, "every-2nd": 2, "max": 1}
 SENSE_METHODS = ("first", "lesk")
-RELATIONS = ("synonym", "hypernym")
+RELATIONS = ("synonym", "hypernym", "hyponym")
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
 #: Penn tags to try, in this order, when recognising which inflection a word is (base forms first).
 _TAG_ORDER = ("NN", "NNS", "VB", "VBP", "VBZ", "VBG", "VBD", "VBN", "JJ", "JJR", "JJS", "RB", "RBR", "RBS")
@@ -122,7 +125,7 @@ class Spinner:
         if lemma is None or (word[0].isupper() and not word.isupper() and not sentence.starts_at(index)):
             return None  # not a content word WordNet knows, or a name
         sense = self._choose_sense(sentence, index)
-        candidates = synonyms if self.relation == "synonym" else related_lemmas
+        candidates = {"synonym": synonyms, "hypernym": related_lemmas, "hyponym": narrower_lemmas}[self.relation]
         for synonym in candidates(self.lex, sense.key, lemma):
             inflected = inflect_like(word, lemma, synonym, pos)
             # WordNet must read the inflected form back as the synonym: rejects `works` -> `workses`
@@ -173,6 +176,19 @@ def related_lemmas(lex, sense_key: str, lemma: str) -> list[str]:
     related = in_wordnet_order(synset.hypernyms() + synset.instance_hypernyms() + synset.similar_tos())
     names = dict.fromkeys(name for other in related for name in other.lemma_names())
     return [name for name in names if name.isalpha() and name.islower() and name != lemma.lower()]
+
+
+def narrower_lemmas(lex, sense_key: str, lemma: str) -> list[str]:
+    """Single-word, lower-case lemmas of a noun or verb sense's hyponyms (and instances), the most
+    frequent in SemCor first (ties in WordNet order); none for adjectives and adverbs."""
+    synset = lex.synset(sense_key)
+    if synset.pos() not in ("n", "v"):
+        return []
+    narrower = in_wordnet_order(synset.hyponyms() + synset.instance_hyponyms())
+    names = dict.fromkeys(name for other in narrower for name in other.lemma_names()
+                          if name.isalpha() and name.islower() and name != lemma.lower())
+    pos = "NOUN" if synset.pos() == "n" else "VERB"
+    return sorted(names, key=lambda name: -sum(s.tag_count for s in lex.senses(name, pos)))
 
 
 def inflect_like(word: str, lemma: str, synonym: str, pos: str) -> str | None:
