@@ -15,7 +15,8 @@ general synset (a noun's or verb's hypernym, an adjective's "similar to" synset)
 synonym, so detectors can be tested on a substitution policy they never saw in training.
 `relation="hyponym"` goes the other way, for training: a noun or verb is replaced by a lemma of a
 more specific synset (the most frequent in SemCor first, as a thesaurus lists common words first);
-adjectives and adverbs are left alone, so no substitution it makes is one the hypernym spinner could.
+adjectives and adverbs are left alone. Training on it leaves the hypernym spinner's substitutions
+unseen (the opposite direction in the same taxonomy, and its adjective changes, by "similar to").
 """
 
 from __future__ import annotations
