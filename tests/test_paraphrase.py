@@ -248,6 +248,26 @@ def test_recall_at_fpr_by_hand():
     assert recall_at_fpr([0] * 50 + [1], [0.5] * 50 + [0.6], 0.01) == (1.0, 0.5)  # 0 of 50 allowed
 
 
+def test_cell_scores_by_hand():
+    """Two cells; the one trained on is left out of the unseen mean. Cell b at threshold 0.5:
+    paraphrases 0.9, 0.6, 0.3, 0.7 -> recall 3/4; originals 0.1, 0.4, 0.35, 0.8 -> FPR 1/4."""
+    from cohesive.paraphrase.evaluate import score_cells
+
+    rows, scores = [], {}
+    for cell, values in (("a", [0.1, 0.2, 0.9, 0.8]), ("b", [0.1, 0.4, 0.35, 0.8, 0.9, 0.6, 0.3, 0.7])):
+        half = len(values) // 2
+        for n, value in enumerate(values):
+            text = f"{cell}{n}"
+            rows.append({"text": text, "label": int(n >= half), "domain": "d", "generator": cell})
+            scores[text] = value
+    result = score_cells(rows, scores, 0.5, 0.01, {"domain": "d", "generator": "a"})
+    a, b = result["cells"]
+    assert (a["macro_f1"], a["recall"], a["false_positive_rate"], a["trained_here"]) == (1.0, 1.0, 0.0, True)
+    assert (b["macro_f1"], b["recall"], b["false_positive_rate"], b["trained_here"]) == (0.75, 0.75, 0.25, False)
+    assert b["recall_at_fpr"] == 0.25  # no original of 4 may pass at 1%: above 0.8 is only 0.9
+    assert (result["unseen_macro_f1"], result["mean_macro_f1"]) == (0.75, 0.875)
+
+
 # --- detectors -------------------------------------------------------------------------------------
 
 TOY_TEXTS = ["the cat sat on the mat", "a dog ran in the park", "the feline sat on the rug",

@@ -1,7 +1,8 @@
 """`cohesive paraphrase evaluate`: every detector on every test cell (domain x generator).
 
 Per cell: macro-F1 at the detector's validation threshold (chosen on the training cell's
-validation split, as a deployed detector would be), and recall at 1% false-positive rate, where
+validation split, as a deployed detector would be), with the recall and false-positive rate behind
+it (which side a miss comes from), and recall at 1% false-positive rate, where
 the threshold is set on *that cell's own originals* (the ROC operating point, so it measures how
 well a cell's paraphrases are ranked above its originals, independent of calibration). Averages
 over all cells and over the cells the detector never saw in training. Writes `paraphrase.json`,
@@ -77,9 +78,13 @@ def score_cells(rows: list[dict], scores: dict[str, float], threshold: float, fp
         cell = [r for r in rows if r["domain"] == domain and r["generator"] == generator]
         labels, values = [r["label"] for r in cell], [scores[r["text"]] for r in cell]
         recall, fpr_threshold = recall_at_fpr(labels, values, fpr)
+        flagged = np.asarray(values) >= threshold
+        paraphrased = np.asarray(labels) == 1
         cells.append({"domain": domain, "generator": generator, "examples": len(cell),
-                      "macro_f1": round(macro_f1(labels, values, threshold), 4), "recall_at_fpr": round(recall, 4),
-                      "fpr_threshold": fpr_threshold,
+                      "macro_f1": round(macro_f1(labels, values, threshold), 4),
+                      "recall": round(float(flagged[paraphrased].mean()), 4),
+                      "false_positive_rate": round(float(flagged[~paraphrased].mean()), 4),
+                      "recall_at_fpr": round(recall, 4), "fpr_threshold": fpr_threshold,
                       "trained_here": domain == train_cell["domain"]
                       and generator in train_cell.get("generators", [train_cell["generator"]])})
     unseen = [c for c in cells if not c["trained_here"]] or cells
