@@ -14,8 +14,9 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 from cohesive.cli import main
+from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, deal, read_manifest, read_split
-from cohesive.paraphrase.metrics import best_threshold, macro_f1, recall_at_fpr
+from cohesive.paraphrase.metrics import best_threshold, macro_f1, rates_at_threshold, recall_at_fpr
 from cohesive.paraphrase.sources import Paragraph, domain_paragraphs, is_prose, joined, merge_prose
 from cohesive.paraphrase.spinner import Spinner, match_case
 
@@ -248,6 +249,14 @@ def test_recall_at_fpr_by_hand():
     assert recall_at_fpr([0] * 50 + [1], [0.5] * 50 + [0.6], 0.01) == (1.0, 0.5)  # 0 of 50 allowed
 
 
+def test_rates_at_threshold_by_hand():
+    labels, scores = [0, 0, 0, 0, 1, 1, 1, 1], [0.1, 0.4, 0.35, 0.8, 0.9, 0.6, 0.3, 0.7]
+    assert rates_at_threshold(labels, scores, 0.5) == (0.75, 0.25)
+    assert rates_at_threshold(labels, scores, 0.8) == (0.25, 0.25)  # >= flags the original at 0.8
+    with pytest.raises(CohesiveError):
+        rates_at_threshold([1, 1], [0.2, 0.9], 0.5)
+
+
 def test_cell_scores_by_hand():
     """Two cells; the one trained on is left out of the unseen mean. Cell b at threshold 0.5:
     paraphrases 0.9, 0.6, 0.3, 0.7 -> recall 3/4; originals 0.1, 0.4, 0.35, 0.8 -> FPR 1/4."""
@@ -262,8 +271,8 @@ def test_cell_scores_by_hand():
             scores[text] = value
     result = score_cells(rows, scores, 0.5, 0.01, {"domain": "d", "generator": "a"})
     a, b = result["cells"]
-    assert (a["macro_f1"], a["recall"], a["false_positive_rate"], a["trained_here"]) == (1.0, 1.0, 0.0, True)
-    assert (b["macro_f1"], b["recall"], b["false_positive_rate"], b["trained_here"]) == (0.75, 0.75, 0.25, False)
+    assert (a["macro_f1"], a["recall_at_threshold"], a["fpr_at_threshold"], a["trained_here"]) == (1.0, 1.0, 0.0, True)
+    assert (b["macro_f1"], b["recall_at_threshold"], b["fpr_at_threshold"], b["trained_here"]) == (0.75, 0.75, 0.25, False)
     assert b["recall_at_fpr"] == 0.25  # no original of 4 may pass at 1%: above 0.8 is only 0.9
     assert (result["unseen_macro_f1"], result["mean_macro_f1"]) == (0.75, 0.875)
 
@@ -311,7 +320,6 @@ def test_transformer_detectors_round_trip(tmp_path, tiny_mlm, kind):
 
 
 def test_unknown_kind_and_missing_detector(tmp_path):
-    from cohesive.errors import CohesiveError
     from cohesive.paraphrase.detectors import build_detector, load_detector
 
     with pytest.raises(CohesiveError, match="unknown detector kind"):
@@ -595,7 +603,6 @@ def test_detect_checks_threshold_and_html_path(tmp_path, capsys, toy_detector):
 
 
 def test_load_detector_checks_the_format(toy_detector):
-    from cohesive.errors import CohesiveError
     from cohesive.paraphrase.detectors import DETECTOR_FILE, load_detector
 
     meta_path = toy_detector / DETECTOR_FILE

@@ -106,9 +106,10 @@ def test_hypernym_spinner_uses_more_general_words(lex):
 
 
 def test_hyponym_spinner_uses_the_most_frequent_narrower_word_and_leaves_adjectives(lex):
-    """dog%1:05:00::'s hyponyms by SemCor count start with `toy` (toy dog), walk's first sense's with
-    `march` (re-inflected: marched); the adjective is left alone, so no change is one the hypernym
-    spinner (adjectives: "similar to") could make."""
+    """dog%1:05:00::'s hyponyms ranked by their words' SemCor tags over all noun senses start with
+    `toy` (its plaything sense is tagged, the toy-dog sense is not), walk's first sense's with `march`
+    (re-inflected: marched); the adjective is left alone, so the hypernym spinner's "similar to"
+    changes stay unseen."""
     from cohesive.paraphrase.spinner import Spinner, narrower_lemmas
 
     class Tags:
@@ -127,11 +128,12 @@ def test_hyponym_spinner_uses_the_most_frequent_narrower_word_and_leaves_adjecti
 
 _RELATIONS_SCRIPT = """
 from cohesive.lexicon import lexicon
-from cohesive.paraphrase.spinner import related_lemmas
+from cohesive.paraphrase.spinner import narrower_lemmas, related_lemmas
 from cohesive.paraphrase.wordlevel import frequency_features, wordnet_relatives
 lex = lexicon()
 keys = [s.key for w, p in (("shapely", "ADJ"), ("dog", "NOUN"), ("move", "VERB")) for s in lex.senses(w, p)]
 print([related_lemmas(lex, k, k.split("%")[0]) for k in keys])
+print([narrower_lemmas(lex, k, k.split("%")[0]) for k in keys])
 print([frequency_features(w) for w in ("device", "change", "animal")], wordnet_relatives("shapely"))
 """
 

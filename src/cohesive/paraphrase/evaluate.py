@@ -21,7 +21,7 @@ from cohesive.atomic import write_json, write_text, write_with
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import read_manifest, read_split
 from cohesive.paraphrase.detectors import load_detector
-from cohesive.paraphrase.metrics import macro_f1, recall_at_fpr
+from cohesive.paraphrase.metrics import macro_f1, rates_at_threshold, recall_at_fpr
 
 
 @dataclass
@@ -77,14 +77,12 @@ def score_cells(rows: list[dict], scores: dict[str, float], threshold: float, fp
     for domain, generator in dict.fromkeys((r["domain"], r["generator"]) for r in rows):
         cell = [r for r in rows if r["domain"] == domain and r["generator"] == generator]
         labels, values = [r["label"] for r in cell], [scores[r["text"]] for r in cell]
-        recall, fpr_threshold = recall_at_fpr(labels, values, fpr)
-        flagged = np.asarray(values) >= threshold
-        paraphrased = np.asarray(labels) == 1
+        recall_fixed_fpr, fpr_threshold = recall_at_fpr(labels, values, fpr)
+        recall, false_positives = rates_at_threshold(labels, values, threshold)
         cells.append({"domain": domain, "generator": generator, "examples": len(cell),
                       "macro_f1": round(macro_f1(labels, values, threshold), 4),
-                      "recall": round(float(flagged[paraphrased].mean()), 4),
-                      "false_positive_rate": round(float(flagged[~paraphrased].mean()), 4),
-                      "recall_at_fpr": round(recall, 4), "fpr_threshold": fpr_threshold,
+                      "recall_at_threshold": round(recall, 4), "fpr_at_threshold": round(false_positives, 4),
+                      "recall_at_fpr": round(recall_fixed_fpr, 4), "fpr_threshold": fpr_threshold,
                       "trained_here": domain == train_cell["domain"]
                       and generator in train_cell.get("generators", [train_cell["generator"]])})
     unseen = [c for c in cells if not c["trained_here"]] or cells

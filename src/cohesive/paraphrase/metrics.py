@@ -21,6 +21,15 @@ def macro_f1(labels: Sequence[int], scores: Sequence[float], threshold: float) -
     return float(np.mean([_f1(y, predicted), _f1(~y, ~predicted)]))
 
 
+def rates_at_threshold(labels: Sequence[int], scores: Sequence[float], threshold: float) -> tuple[float, float]:
+    """(recall, false-positive rate) when a score >= threshold is flagged: which side a macro-F1 loses on."""
+    y = np.asarray(labels, dtype=bool)
+    if y.all() or not y.any():
+        raise CohesiveError("recall and false-positive rate need originals and paraphrases")
+    flagged = np.asarray(scores, dtype=float) >= threshold
+    return float(flagged[y].mean()), float(flagged[~y].mean())
+
+
 def _f1(gold: np.ndarray, predicted: np.ndarray) -> float:
     true_positives = int(np.sum(gold & predicted))
     denominator = int(np.sum(gold)) + int(np.sum(predicted))

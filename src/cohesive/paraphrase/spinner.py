@@ -14,7 +14,8 @@ Names are left alone (capitalised words inside a sentence), and so are stop word
 general synset (a noun's or verb's hypernym, an adjective's "similar to" synset) instead of a
 synonym, so detectors can be tested on a substitution policy they never saw in training.
 `relation="hyponym"` goes the other way, for training: a noun or verb is replaced by a lemma of a
-more specific synset (the most frequent in SemCor first, as a thesaurus lists common words first);
+more specific synset (the word most often tagged in SemCor first, counted over all its senses of
+that part of speech: common words first, as a thesaurus lists them);
 adjectives and adverbs are left alone. Training on it leaves the hypernym spinner's substitutions
 unseen (the opposite direction in the same taxonomy, and its adjective changes, by "similar to").
 """
@@ -37,7 +38,6 @@ from cohesive.wsd.tagger import Span, load_tagger, split_sentences, tokenize
 #: mode -> a word is changed once at least this many words have passed since the last change.
 SPIN_MODES = {"every-12th": 12, "every-4th": 4, "every-2nd": 2, "max": 1}
 SENSE_METHODS = ("first", "lesk")
-RELATIONS = ("synonym", "hypernym", "hyponym")
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
 #: Penn tags to try, in this order, when recognising which inflection a word is (base forms first).
 _TAG_ORDER = ("NN", "NNS", "VB", "VBP", "VBZ", "VBG", "VBD", "VBN", "JJ", "JJR", "JJS", "RB", "RBR", "RBS")
@@ -126,7 +126,7 @@ class Spinner:
         if lemma is None or (word[0].isupper() and not word.isupper() and not sentence.starts_at(index)):
             return None  # not a content word WordNet knows, or a name
         sense = self._choose_sense(sentence, index)
-        candidates = {"synonym": synonyms, "hypernym": related_lemmas, "hyponym": narrower_lemmas}[self.relation]
+        candidates = _CANDIDATES[self.relation]
         for synonym in candidates(self.lex, sense.key, lemma):
             inflected = inflect_like(word, lemma, synonym, pos)
             # WordNet must read the inflected form back as the synonym: rejects `works` -> `workses`
@@ -180,8 +180,9 @@ def related_lemmas(lex, sense_key: str, lemma: str) -> list[str]:
 
 
 def narrower_lemmas(lex, sense_key: str, lemma: str) -> list[str]:
-    """Single-word, lower-case lemmas of a noun or verb sense's hyponyms (and instances), the most
-    frequent in SemCor first (ties in WordNet order); none for adjectives and adverbs."""
+    """Single-word, lower-case lemmas of a noun or verb sense's hyponyms (and instances), the word
+    with the most SemCor tags over all its senses of that POS first (a stable sort of WordNet order,
+    so ties keep it); none for adjectives and adverbs."""
     synset = lex.synset(sense_key)
     if synset.pos() not in ("n", "v"):
         return []
@@ -190,6 +191,11 @@ def narrower_lemmas(lex, sense_key: str, lemma: str) -> list[str]:
                           if name.isalpha() and name.islower() and name != lemma.lower())
     pos = "NOUN" if synset.pos() == "n" else "VERB"
     return sorted(names, key=lambda name: -sum(s.tag_count for s in lex.senses(name, pos)))
+
+
+#: relation -> the candidate replacements of a word's sense, in the order the spinner tries them.
+_CANDIDATES = {"synonym": synonyms, "hypernym": related_lemmas, "hyponym": narrower_lemmas}
+RELATIONS = tuple(_CANDIDATES)
 
 
 def inflect_like(word: str, lemma: str, synonym: str, pos: str) -> str | None:

@@ -675,7 +675,7 @@ def feature_names(frequency: bool) -> tuple[str, ...]:
 def wordnet_relatives(observed: str) -> tuple[str, ...]:
     """WordNet lemmas sharing a synset with the observed word, of its more general synsets ("similar
     to" for adjectives) or of up to MAX_HYPONYMS more specific ones per sense, inflected like it and
-    written as one word: the words a synonym or hypernym spinner could have replaced by it (cached:
+    written as one word: the words a synonym, hypernym or hyponym spinner could have replaced by it (cached:
     the counterfactual asks for every suspicious word)."""
     from cohesive.lexicon import in_wordnet_order, lexicon
     from cohesive.paraphrase.spinner import CONTENT_POS, inflect_like, match_case
