@@ -249,6 +249,18 @@ def test_recall_at_fpr_by_hand():
     assert recall_at_fpr([0] * 50 + [1], [0.5] * 50 + [0.6], 0.01) == (1.0, 0.5)  # 0 of 50 allowed
 
 
+def test_results_name_what_a_detector_trained_on_beyond_the_corpus():
+    """The shipped detector's corpus adds registers and a generator to the test corpus's training cell."""
+    from cohesive.paraphrase.evaluate import _trained_beyond
+
+    corpus = {"domain": "semcor", "generator": "mix", "generators": ["spin-4th", "maskfill"]}
+    trained = {"extra_domains": {"glue": 5}, "generators": ["spin-4th", "spin-hypo", "maskfill"]}
+    assert _trained_beyond("d", trained, corpus) == [
+        "", "d also trained on glue (5 paragraphs per class), the generator spin-hypo, which no test cell comes from."]
+    assert _trained_beyond("d", {"generators": ["maskfill"]}, corpus) == []
+    assert _trained_beyond("d", {"domain": "semcor", "generator": "spin-max"}, {"domain": "semcor", "generator": "spin-max"}) == []
+
+
 def test_rates_at_threshold_by_hand():
     labels, scores = [0, 0, 0, 0, 1, 1, 1, 1], [0.1, 0.4, 0.35, 0.8, 0.9, 0.6, 0.3, 0.7]
     assert rates_at_threshold(labels, scores, 0.5) == (0.75, 0.25)

@@ -132,6 +132,15 @@ def plot_heatmap(results: dict, name: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _trained_beyond(name: str, trained: dict, corpus_cell: dict) -> list[str]:
+    """A line on what a detector trained on beyond the test corpus's training cell: more registers
+    (no test cell comes from them) and more generators (the cells they made count as unseen)."""
+    extra = trained.get("extra_domains") or {}
+    generators = [g for g in trained.get("generators", []) if g not in corpus_cell.get("generators", [corpus_cell["generator"]])]
+    parts = [f"{k} ({v} paragraphs per class)" for k, v in extra.items()] + [f"the generator {g}" for g in generators]
+    return ["", f"{name} also trained on " + ", ".join(parts) + ", which no test cell comes from."] if parts else []
+
+
 def results_markdown(results: dict) -> str:
     fpr = f"R@{100 * results['fpr']:g}%FPR"
     cell = results["train_cell"]
@@ -146,10 +155,7 @@ def results_markdown(results: dict) -> str:
         lines.append(f"| {name} | {d['kind']} | {100 * val:.1f} | {100 * d['mean_macro_f1']:.1f} | "
                      f"{100 * d['unseen_macro_f1']:.1f} | {100 * d['mean_recall_at_fpr']:.1f} |")
     for name, d in results["detectors"].items():
-        extra = (d.get("trained_on") or {}).get("extra_domains")
-        if extra:
-            lines += ["", f"{name} also trained on " + ", ".join(f"{k} ({v} paragraphs per class)" for k, v in extra.items())
-                      + ", registers no test cell comes from."]
+        lines += _trained_beyond(name, d.get("trained_on") or {}, cell)
     for name in results["detectors"]:
         f1, recall = _grid(results, name, "macro_f1"), _grid(results, name, "recall_at_fpr")
         lines += ["", f"**{name}**: macro-F1 ({fpr}) per domain x generator", "",
