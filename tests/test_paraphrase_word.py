@@ -289,6 +289,47 @@ def test_alternative_scores_are_the_scores_of_the_swapped_text(counterfactual_de
     assert np.isnan(np.delete(scored.alternative_scores, list(planned))).all()
 
 
+def test_with_two_alternatives_each_word_keeps_the_one_it_reads_most_original_with(counterfactual_detector,
+                                                                                 monkeypatch):
+    """alternatives_per_word=2: the relatives ranked 1st and 2nd are swapped in, all words at once, in two
+    texts; each word's alternative score is the lower of its two scores there, and its alternative the
+    relative that gave it."""
+    from cohesive.paraphrase import wordlevel
+    from cohesive.paraphrase.detectors import load_detector
+    from cohesive.paraphrase.spinner import replace_spans
+
+    monkeypatch.setattr(wordlevel, "COUNTERFACTUAL_FLOOR", 0.0)
+    detector = load_detector(counterfactual_detector[0])
+    detector.alternatives_per_word = 2
+    [scored] = detector.score_texts([SPUN], keep_hidden=True)
+    words = [w for w, _, _ in scored.spans]
+    ranked = detector._expecter_for().ranked_relatives(words, scored.hidden, 2)
+    assert sum(len(r) == 2 for r in ranked) >= 5
+    detector.counterfactual = False
+    by_rank = []
+    for rank in (0, 1):
+        plan = {i: r[rank] for i, r in enumerate(ranked) if len(r) > rank}
+        [direct] = detector.score_texts([replace_spans(SPUN, [(scored.spans[i][1], scored.spans[i][2], w)
+                                                              for i, w in plan.items()])])
+        by_rank.append({i: (direct.scores[i], w) for i, w in plan.items()})
+    for i, r in enumerate(ranked):
+        options = [by_rank[rank][i] for rank in range(len(r))]
+        if not options:
+            assert scored.alternatives[i] is None and np.isnan(scored.alternative_scores[i])
+            continue
+        best_score, best_word = min(options, key=lambda option: option[0])
+        assert scored.alternative_scores[i] == pytest.approx(best_score, abs=1e-5)
+        assert scored.alternatives[i] == best_word
+    assert any(scored.alternatives[i] == r[1] for i, r in enumerate(ranked) if len(r) == 2)  # the 2nd pass counts
+
+
+def test_alternatives_per_word_below_one_is_refused():
+    from cohesive.paraphrase.wordlevel import WordDetector
+
+    with pytest.raises(CohesiveError, match="alternatives_per_word must be at least 1"):
+        WordDetector(alternatives_per_word=0)
+
+
 def test_an_aggregate_of_other_statistics_is_refused_until_recalibrated(counterfactual_detector, tmp_path):
     """detector.json says plain scores, aggregate.json holds drop statistics (say, a calibration cut
     short between its two files): scoring stops with one line, and calibrating in place repairs it."""

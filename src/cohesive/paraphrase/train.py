@@ -133,6 +133,7 @@ class DetectorCalibrateConfig:
     corpus_dir: Path = Path("runs/paraphrase/corpus")
     output_dir: Path = Path("runs/paraphrase/calibrated/word-lora")  # may be `detector` itself
     counterfactual: bool | None = None  # None: as the detector has it
+    alternatives_per_word: int | None = None  # relatives tried per word by the counterfactual; None: as it has it
 
 
 def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
@@ -149,10 +150,16 @@ def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
                             "recalibrated (retrain the others)")
     if config.counterfactual is not None:
         detector.counterfactual = config.counterfactual
+    if config.alternatives_per_word is not None:
+        if config.alternatives_per_word < 1:
+            raise CohesiveError(f"alternatives_per_word must be at least 1, got {config.alternatives_per_word}")
+        detector.alternatives_per_word = config.alternatives_per_word
     detector.info["validation"] = set_threshold(detector, read_split(config.corpus_dir, "validation"))
-    detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual}
+    detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual,
+                                   "alternatives_per_word": detector.alternatives_per_word}
     source = Path(config.detector) / WEIGHTS_FILE
     if source.resolve() != (output / WEIGHTS_FILE).resolve():
         write_bytes(output / WEIGHTS_FILE, source.read_bytes())
     detector.save_calibration(output)
-    return {"output_dir": str(output), "counterfactual": detector.counterfactual, **detector.info["validation"]}
+    return {"output_dir": str(output), "counterfactual": detector.counterfactual,
+            "alternatives_per_word": detector.alternatives_per_word, **detector.info["validation"]}

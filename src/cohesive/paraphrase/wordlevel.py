@@ -156,17 +156,20 @@ class WordDetector:
 
     kind = "word-lora"
     OPTIONS = ("model", "max_length", "window_words", "batch_size", "epochs", "max_steps", "learning_rate",
-               "lora_rank", "lora_alpha", "correction_weight", "frequency_features", "counterfactual", "seed",
-               "base_digest")
+               "lora_rank", "lora_alpha", "correction_weight", "frequency_features", "counterfactual",
+               "alternatives_per_word", "seed", "base_digest")
 
     def __init__(self, model: str = "minilm", max_length: int = 128, window_words: int = 80, batch_size: int = 16,
                  epochs: float = 1.0, max_steps: int | None = None, learning_rate: float = 1e-3, lora_rank: int = 8,
                  lora_alpha: int = 16, correction_weight: float = 0.5, frequency_features: bool = False,
-                 counterfactual: bool = False, seed: int = 0, base_digest: str | None = None):
+                 counterfactual: bool = False, alternatives_per_word: int = 1, seed: int = 0, base_digest: str | None = None):
+        if int(alternatives_per_word) < 1:
+            raise CohesiveError(f"alternatives_per_word must be at least 1, got {alternatives_per_word}")
         self.model, self.max_length, self.window_words, self.batch_size = model, max_length, window_words, batch_size
         self.epochs, self.max_steps, self.learning_rate = epochs, max_steps, learning_rate
         self.lora_rank, self.lora_alpha, self.correction_weight = lora_rank, lora_alpha, correction_weight
         self.frequency_features, self.counterfactual = frequency_features, counterfactual
+        self.alternatives_per_word = int(alternatives_per_word)  # with `counterfactual`: relatives tried, best kept
         self.seed, self.base_digest = seed, base_digest
         self.threshold, self.info = 0.5, {}
         self.aggregate: dict[str, Any] = {}
@@ -284,21 +287,29 @@ class WordDetector:
 
     def _add_alternatives(self, texts: list[str], scored: list[ScoredText]) -> None:
         """Swap every word scoring >= COUNTERFACTUAL_FLOOR for its best-ranked WordNet relative, score
-        the swapped texts once, and read each swapped word's new score back by its character offset."""
+        the swapped texts once, and read each swapped word's new score back by its character offset;
+        with `alternatives_per_word` k > 1, the same for the relatives ranked 2nd to k-th (one more pass each),
+        and each word keeps the alternative under which it reads most original."""
         from cohesive.paraphrase.spinner import replace_spans
 
         expecter = self._expecter_for()
-        plans = []
+        ranked = []
         for s in scored:
             chosen = [i for i, value in enumerate(s.scores) if value >= COUNTERFACTUAL_FLOOR]
-            best = expecter.best_relatives([s.spans[i][0] for i in chosen], s.hidden[chosen] if chosen else None)
-            plans.append({i: word for i, word in zip(chosen, best) if word})
-        swapped = [replace_spans(t, [(s.spans[i][1], s.spans[i][2], w) for i, w in plan.items()])
-                   for t, s, plan in zip(texts, scored, plans)]
-        for s, plan, rescored in zip(scored, plans, self._score_words(swapped)):
-            s.alternative_scores, s.alternatives = swapped_scores(s.spans, plan, rescored), [None] * len(s.spans)
-            for i, word in plan.items():
-                s.alternatives[i] = word
+            best = expecter.ranked_relatives([s.spans[i][0] for i in chosen], s.hidden[chosen] if chosen else None,
+                                             self.alternatives_per_word)
+            ranked.append(dict(zip(chosen, best)))
+            s.alternative_scores, s.alternatives = np.full(len(s.spans), np.nan), [None] * len(s.spans)
+        for rank in range(self.alternatives_per_word):
+            plans = [{i: words[rank] for i, words in r.items() if len(words) > rank} for r in ranked]
+            if not any(plans):
+                break
+            swapped = [replace_spans(t, [(s.spans[i][1], s.spans[i][2], w) for i, w in plan.items()])
+                       for t, s, plan in zip(texts, scored, plans)]
+            for s, plan, rescored in zip(scored, plans, self._score_words(swapped)):
+                for i, value in zip(plan, swapped_scores(s.spans, plan, rescored)[list(plan)]):
+                    if not np.isnan(value) and not value >= s.alternative_scores[i]:
+                        s.alternative_scores[i], s.alternatives[i] = value, plan[i]
 
     def _score_words(self, texts: list[str], keep_hidden: bool = False) -> list[ScoredText]:
         """Word scores of every text: windows of `window_words` words, half a window apart; each word
@@ -606,9 +617,9 @@ class _Expecter:
         best_free = next((w for w in free_words if w != observed.lower() and w not in ranked), None)
         return ranked + ([best_free] if best_free else [])
 
-    def best_relatives(self, observed: list[str], states) -> list[str | None]:
-        """For each observed word, its WordNet relative the correction head ranks first (None if it has
-        none); only the relatives' rows of the decoder are scored, not the whole vocabulary."""
+    def ranked_relatives(self, observed: list[str], states, count: int) -> list[list[str]]:
+        """For each observed word, its `count` WordNet relatives the correction head ranks first (fewer
+        if it has fewer); only the relatives' rows of the decoder are scored, not the whole vocabulary."""
         import torch
 
         if not observed:
@@ -619,11 +630,11 @@ class _Expecter:
             for word, vector in zip(observed, projected):
                 relatives = self._scorable_relatives(word)
                 if not relatives:
-                    out.append(None)
+                    out.append([])
                     continue
                 ids = torch.tensor([self._first_piece(w) for w in relatives])
                 logits = self.network.embeddings[ids] @ vector + self.network.correction_bias[ids]
-                out.append(relatives[int(logits.argmax())])
+                out.append([relatives[int(i)] for i in torch.argsort(logits, descending=True, stable=True)[:count]])
         return out
 
     def _scorable_relatives(self, observed: str) -> list[str]:
