@@ -139,7 +139,7 @@ class DetectorCalibrateConfig:
 def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
     """Refit the aggregate and the threshold on `corpus_dir`'s validation split; the weights are
     copied unchanged. Returns the new validation summary."""
-    from cohesive.paraphrase.wordlevel import WEIGHTS_FILE
+    from cohesive.paraphrase.wordlevel import WEIGHTS_FILE, alternatives_count
 
     output = Path(config.output_dir)
     if output.exists() and not output.is_dir():
@@ -151,9 +151,7 @@ def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
     if config.counterfactual is not None:
         detector.counterfactual = config.counterfactual
     if config.alternatives_per_word is not None:
-        if config.alternatives_per_word < 1:
-            raise CohesiveError(f"alternatives_per_word must be at least 1, got {config.alternatives_per_word}")
-        detector.alternatives_per_word = config.alternatives_per_word
+        detector.alternatives_per_word = alternatives_count(config.alternatives_per_word)
     detector.info["validation"] = set_threshold(detector, read_split(config.corpus_dir, "validation"))
     detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual,
                                    "alternatives_per_word": detector.alternatives_per_word}

@@ -163,13 +163,11 @@ class WordDetector:
                  epochs: float = 1.0, max_steps: int | None = None, learning_rate: float = 1e-3, lora_rank: int = 8,
                  lora_alpha: int = 16, correction_weight: float = 0.5, frequency_features: bool = False,
                  counterfactual: bool = False, alternatives_per_word: int = 1, seed: int = 0, base_digest: str | None = None):
-        if int(alternatives_per_word) < 1:
-            raise CohesiveError(f"alternatives_per_word must be at least 1, got {alternatives_per_word}")
         self.model, self.max_length, self.window_words, self.batch_size = model, max_length, window_words, batch_size
         self.epochs, self.max_steps, self.learning_rate = epochs, max_steps, learning_rate
         self.lora_rank, self.lora_alpha, self.correction_weight = lora_rank, lora_alpha, correction_weight
         self.frequency_features, self.counterfactual = frequency_features, counterfactual
-        self.alternatives_per_word = int(alternatives_per_word)  # with `counterfactual`: relatives tried, best kept
+        self.alternatives_per_word = alternatives_count(alternatives_per_word)  # with `counterfactual`
         self.seed, self.base_digest = seed, base_digest
         self.threshold, self.info = 0.5, {}
         self.aggregate: dict[str, Any] = {}
@@ -307,9 +305,11 @@ class WordDetector:
             swapped = [replace_spans(t, [(s.spans[i][1], s.spans[i][2], w) for i, w in plan.items()])
                        for t, s, plan in zip(texts, scored, plans)]
             for s, plan, rescored in zip(scored, plans, self._score_words(swapped)):
-                for i, value in zip(plan, swapped_scores(s.spans, plan, rescored)[list(plan)]):
-                    if not np.isnan(value) and not value >= s.alternative_scores[i]:
-                        s.alternative_scores[i], s.alternatives[i] = value, plan[i]
+                new = swapped_scores(s.spans, plan, rescored)
+                better = new < np.nan_to_num(s.alternative_scores, nan=np.inf)  # a NaN (no usable swap) never is
+                s.alternative_scores[better] = new[better]
+                for i in np.flatnonzero(better):
+                    s.alternatives[i] = plan[i]
 
     def _score_words(self, texts: list[str], keep_hidden: bool = False) -> list[ScoredText]:
         """Word scores of every text: windows of `window_words` words, half a window apart; each word
@@ -438,6 +438,13 @@ def encode_windows(tokenizer, words: list[list[str]], max_length: int, frequency
             features[row, position] = torch.tensor((*lexical_features(window[word]), math.log(pieces[word]), *extra))
         positions.append(first)
     return batch, features, positions
+
+
+def alternatives_count(value: int) -> int:
+    """`alternatives_per_word` checked: the counterfactual tries at least one relative per word."""
+    if int(value) < 1:
+        raise CohesiveError(f"alternatives_per_word must be at least 1, got {value}")
+    return int(value)
 
 
 def swapped_scores(spans: list[tuple[str, int, int]], plan: dict[int, str], rescored: ScoredText) -> np.ndarray:
