@@ -79,7 +79,8 @@ def _assert_labels_are_the_changed_words(original: str, text: str, replaced: lis
         assert text[start:end].isalpha() and text[start:end].lower() != word.lower()
 
 
-@pytest.mark.parametrize("generator", ["spin-2nd", "spin-max", "spin-first-4th", "spin-hyper", "spin-hypo"])
+@pytest.mark.parametrize("generator", ["spin-2nd", "spin-max", "spin-first-4th", "spin-hyper", "spin-hypo",
+                                       "spin-random-3rd"])
 def test_spinner_labels_match_the_words_actually_replaced(lex, generator):
     config = ParaphraseCorpusConfig(sense="lesk")
     [(text, replaced)] = list(paraphrase(config, generator, [Paragraph("hand:1", "hand", ORIGINAL)]))
@@ -122,6 +123,37 @@ def test_hyponym_spinner_uses_the_most_frequent_narrower_word_and_leaves_adjecti
     spun = Spinner("max", "first", tagger=Tags(), relation="hyponym").spin("The happy dog walked.", random.Random(0))
     assert spun.text == "The happy toy marched."
     assert [(s.original, s.synonym) for s in spun.substitutions] == [("dog", "toy"), ("walked", "march")]
+
+
+def test_random_choice_spinner_draws_any_synonym_of_the_sense_and_first_choice_the_first(lex):
+    """car%1:06:00:: has the synonyms auto, automobile, machine, motorcar (WordNet order): `first` always
+    writes `auto`; `random` draws among all four with the paragraph's generator, so seeds differ and
+    the same seed repeats its pick."""
+    from cohesive.paraphrase.spinner import Spinner
+
+    class Tags:
+        def tag(self, words):
+            return [(w, {"car": "NOUN"}.get(w, "DET")) for w in words]
+
+    def written(choice: str, seed: int) -> str:
+        spinner = Spinner("max", "first", tagger=Tags(), choice=choice)
+        return spinner.spin("The car stopped.", random.Random(seed)).text.split()[1]
+
+    assert {written("first", seed) for seed in range(12)} == {"auto"}
+    assert {written("random", seed) for seed in range(12)} == {"auto", "automobile", "machine", "motorcar"}
+    assert written("random", 3) == written("random", 3)
+    with pytest.raises(CohesiveError, match="unknown spin word choice 'any'"):
+        Spinner("max", "first", tagger=Tags(), choice="any")
+
+
+def test_every_third_mode_leaves_two_words_between_changes(lex):
+    """every-3rd: a change only once 3 alphabetic words have passed since the last one."""
+    from cohesive.paraphrase.spinner import Spinner
+
+    text = "big dogs chase small cats near old houses while happy children watch quiet birds"
+    spun = Spinner("every-3rd", "first").spin(text, random.Random(1))
+    positions = [i for i, (w, start, _) in enumerate(tokenize(text)) if any(s.start == start for s in spun.substitutions)]
+    assert len(positions) >= 2 and min(b - a for a, b in zip(positions, positions[1:])) >= 3
 
 
 # --- the new domains ---------------------------------------------------------------------------------

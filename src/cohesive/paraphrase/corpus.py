@@ -38,13 +38,13 @@ from cohesive.errors import CohesiveError, DataError
 from cohesive.files import read_json, read_jsonl
 from cohesive.paraphrase.sources import DOMAINS, EXTRA_DOMAINS, Paragraph, domain_paragraphs, source_version
 
-#: spinner generators: name -> (mode, sense method or None for the config's `sense`, relation).
+#: spinner generators: name -> (mode, sense method or None for the config's `sense`, relation, word choice).
 SPIN_GENERATORS = {
-    "spin-4th": ("every-4th", None, "synonym"), "spin-2nd": ("every-2nd", None, "synonym"),
-    "spin-max": ("max", None, "synonym"), "spin-first-4th": ("every-4th", "first", "synonym"),
-    "spin-first-2nd": ("every-2nd", "first", "synonym"), "spin-first-max": ("max", "first", "synonym"),
-    "spin-12th": ("every-12th", None, "synonym"), "spin-hyper": ("every-2nd", None, "hypernym"),
-    "spin-hypo": ("every-2nd", None, "hyponym"),
+    "spin-4th": ("every-4th", None, "synonym", "first"), "spin-2nd": ("every-2nd", None, "synonym", "first"),
+    "spin-max": ("max", None, "synonym", "first"), "spin-first-4th": ("every-4th", "first", "synonym", "first"),
+    "spin-first-2nd": ("every-2nd", "first", "synonym", "first"), "spin-first-max": ("max", "first", "synonym", "first"),
+    "spin-12th": ("every-12th", None, "synonym", "first"), "spin-hyper": ("every-2nd", None, "hypernym", "first"),
+    "spin-hypo": ("every-2nd", None, "hyponym", "first"), "spin-random-3rd": ("every-3rd", None, "synonym", "random"),
 }
 GENERATORS = (*SPIN_GENERATORS, "maskfill")
 MIX = "mix"
@@ -216,8 +216,9 @@ def paraphrase(config: ParaphraseCorpusConfig, generator: str, paragraphs: list[
     if generator in SPIN_GENERATORS:
         from cohesive.paraphrase.spinner import Spinner, spin_tagger
 
-        mode, sense, relation = SPIN_GENERATORS[generator]
-        spinner = Spinner(mode, sense or config.sense, tagger=spin_tagger(config.tagger_sentences), relation=relation)
+        mode, sense, relation, choice = SPIN_GENERATORS[generator]
+        spinner = Spinner(mode, sense or config.sense, tagger=spin_tagger(config.tagger_sentences), relation=relation,
+                          choice=choice)
         for paragraph, rng in zip(paragraphs, rngs):
             spun = spinner.spin(paragraph.text, rng)
             yield spun.text, shifted_spans([(x.start, x.end, x.replacement, x.original) for x in spun.substitutions])

@@ -18,11 +18,16 @@ more specific synset (the word most often tagged in SemCor first, counted over a
 that part of speech: common words first, as a thesaurus lists them);
 adjectives and adverbs are left alone. Training on it leaves the hypernym spinner's substitutions
 unseen (the opposite direction in the same taxonomy, and its adjective changes, by "similar to").
+
+`choice="random"` is another word-choice policy: any of the sense's candidates, drawn with the
+paragraph's seeded generator, instead of the first in WordNet order (the synset's most frequent
+lemma): a thesaurus tool that varies its picks, for a test cell no training spinner makes.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,8 +41,10 @@ from cohesive.lexicon import in_wordnet_order, lexicon
 from cohesive.wsd.tagger import Span, load_tagger, split_sentences, tokenize
 
 #: mode -> a word is changed once at least this many words have passed since the last change.
-SPIN_MODES = {"every-12th": 12, "every-4th": 4, "every-2nd": 2, "max": 1}
+SPIN_MODES = {"every-12th": 12, "every-4th": 4, "every-3rd": 3, "every-2nd": 2, "max": 1}
 SENSE_METHODS = ("first", "lesk")
+#: which of a sense's candidate replacements the spinner writes: the first it can inflect, or any, at random.
+CHOICES = ("first", "random")
 CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
 #: Penn tags to try, in this order, when recognising which inflection a word is (base forms first).
 _TAG_ORDER = ("NN", "NNS", "VB", "VBP", "VBZ", "VBG", "VBD", "VBN", "JJ", "JJR", "JJS", "RB", "RBR", "RBS")
@@ -69,14 +76,17 @@ class Spun:
 class Spinner:
     """`Spinner("every-4th").spin(text, random.Random(0))` -> the spun text and its substitutions."""
 
-    def __init__(self, mode: str = "every-4th", sense: str = "lesk", tagger=None, lex=None, relation: str = "synonym"):
+    def __init__(self, mode: str = "every-4th", sense: str = "lesk", tagger=None, lex=None, relation: str = "synonym",
+                 choice: str = "first"):
         if mode not in SPIN_MODES:
             raise CohesiveError(f"unknown spin mode {mode!r}; choose from {', '.join(SPIN_MODES)}")
         if sense not in SENSE_METHODS:
             raise CohesiveError(f"unknown sense method {sense!r}; choose from {', '.join(SENSE_METHODS)}")
         if relation not in RELATIONS:
             raise CohesiveError(f"unknown spin relation {relation!r}; choose from {', '.join(RELATIONS)}")
-        self.mode, self.step, self.sense, self.relation = mode, SPIN_MODES[mode], sense, relation
+        if choice not in CHOICES:
+            raise CohesiveError(f"unknown spin word choice {choice!r}; choose from {', '.join(CHOICES)}")
+        self.mode, self.step, self.sense, self.relation, self.choice = mode, SPIN_MODES[mode], sense, relation, choice
         self.lex = lex or lexicon()
         self.tagger = tagger or load_tagger()
         self._lesk = None
@@ -98,7 +108,7 @@ class Spinner:
                 since_change += 1
                 if since_change < self.step:
                     continue
-                substitution = self._substitute(sentence, index)
+                substitution = self._substitute(sentence, index, rng)
                 if substitution:
                     substitutions.append(substitution)
                     since_change = 0
@@ -121,22 +131,34 @@ class Spinner:
             return None
         return lemma
 
-    def _substitute(self, sentence: _Tagged, index: int) -> Substitution | None:
+    def _substitute(self, sentence: _Tagged, index: int, rng: random.Random) -> Substitution | None:
         (word, start, end), pos, lemma = sentence.spans[index]
         if lemma is None or (word[0].isupper() and not word.isupper() and not sentence.starts_at(index)):
             return None  # not a content word WordNet knows, or a name
         sense = self._choose_sense(sentence, index)
-        candidates = _CANDIDATES[self.relation]
-        for synonym in candidates(self.lex, sense.key, lemma):
+        usable = self._replacements(word, pos, lemma, sense.key)
+        if self.choice == "random":
+            options = list(usable)
+            chosen = rng.choice(options) if options else None
+        else:
+            chosen = next(usable, None)
+        if chosen is None:
+            return None
+        synonym, replacement = chosen
+        return Substitution(start, end, word, replacement, lemma, synonym, pos, sense.key,
+                            self.lex.sense(sense.key).synset)
+
+    def _replacements(self, word: str, pos: str, lemma: str, sense_key: str) -> Iterator[tuple[str, str]]:
+        """(candidate lemma, the word it writes) for each of the sense's candidates that can stand in
+        the word's inflection and capitalisation, in the relation's order (lazily: `first` stops at one)."""
+        for synonym in _CANDIDATES[self.relation](self.lex, sense_key, lemma):
             inflected = inflect_like(word, lemma, synonym, pos)
             # WordNet must read the inflected form back as the synonym: rejects `works` -> `workses`
             if not inflected or inflected == word.lower() or self.lex.lemmatise(inflected, pos) != synonym:
                 continue
             replacement = match_case(word, inflected)
             if replacement:
-                synset = self.lex.sense(sense.key).synset
-                return Substitution(start, end, word, replacement, lemma, synonym, pos, sense.key, synset)
-        return None
+                yield synonym, replacement
 
     def _choose_sense(self, sentence: _Tagged, index: int):
         _, pos, lemma = sentence.spans[index]
