@@ -8,6 +8,8 @@ mean ± sample std of those per-training means.
 
     python benchmarks/seed_spread.py results/paraphrase/shipped-hypo-2800{,-seed1,-seed2}/paraphrase.json \
         --domains gcide pydoc foldoc --generators spin-4th spin-2nd spin-max maskfill spin-hyper
+    python benchmarks/seed_spread.py results/paraphrase/shipped-more-2800{,-seed1}/paraphrase.json \
+        --only word-lora-cf-more-2800 word-lora-cf-more-2800-seed1 --domains ... --generators ...
 """
 
 from __future__ import annotations
@@ -22,16 +24,16 @@ from cohesive.paraphrase.compare import mean_std
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", nargs="+", type=Path, help="paraphrase.json files, one detector each")
+    parser.add_argument("results", nargs="+", type=Path, help="paraphrase.json files")
+    parser.add_argument("--only", nargs="+", help="the detectors to take (default: every detector in the files)")
     parser.add_argument("--domains", nargs="+", required=True)
     parser.add_argument("--generators", nargs="+", required=True)
     parser.add_argument("--output", type=Path, help="also write the result as JSON here")
     return parser.parse_args(argv)
 
 
-def training_means(result: dict, domains: list[str], generators: list[str]) -> dict:
+def training_means(name: str, detector: dict, domains: list[str], generators: list[str]) -> dict:
     """One detector's mean macro-F1 and recall at the FPR over the chosen cells (percent)."""
-    (name, detector), = result["detectors"].items()
     cells = {(c["domain"], c["generator"]): c for c in detector["cells"]}
     wanted = [(d, g) for d in domains for g in generators]
     missing = [f"{d} x {g}" for d, g in wanted if (d, g) not in cells]
@@ -45,7 +47,15 @@ def training_means(result: dict, domains: list[str], generators: list[str]) -> d
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    runs = [training_means(json.loads(path.read_text()), args.domains, args.generators) for path in args.results]
+    found = [(name, detector) for path in args.results
+             for name, detector in json.loads(path.read_text())["detectors"].items()
+             if args.only is None or name in args.only]
+    detectors = dict(found)
+    if len(detectors) < len(found):
+        raise SystemExit("a detector name appears in more than one file: choose one with --only")
+    if args.only and set(args.only) - set(detectors):
+        raise SystemExit(f"no detector {', '.join(sorted(set(args.only) - set(detectors)))} in these results")
+    runs = [training_means(name, detector, args.domains, args.generators) for name, detector in detectors.items()]
     report = {"domains": args.domains, "generators": args.generators, "trainings": runs,
               **{m: mean_std([r[m] for r in runs]) for m in ("macro_f1", "recall_at_fpr")}}
     for run in runs:
