@@ -22,6 +22,12 @@ from pathlib import Path
 from cohesive.paraphrase.compare import mean_std
 
 
+def fail(message: str) -> None:
+    """A user mistake: one line on stderr, exit code 2."""
+    print(f"seed_spread: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", nargs="+", type=Path, help="paraphrase.json files")
@@ -32,13 +38,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def read_detectors(path: Path) -> dict:
+    """The `detectors` of one `paraphrase evaluate` result file."""
+    try:
+        return json.loads(path.read_text())["detectors"]
+    except (ValueError, KeyError, TypeError):
+        fail(f"{path}: not the paraphrase.json of a `cohesive paraphrase evaluate` run")
+
+
 def training_means(name: str, detector: dict, domains: list[str], generators: list[str]) -> dict:
     """One detector's mean macro-F1 and recall at the FPR over the chosen cells (percent)."""
     cells = {(c["domain"], c["generator"]): c for c in detector["cells"]}
     wanted = [(d, g) for d in domains for g in generators]
     missing = [f"{d} x {g}" for d, g in wanted if (d, g) not in cells]
     if missing:
-        raise SystemExit(f"{name}: no cell {', '.join(missing)} in its result")
+        fail(f"{name}: no cell {', '.join(missing)} in its result")
     chosen = [cells[k] for k in wanted]
     return {"detector": name, "threshold": detector["threshold"],
             "macro_f1": 100 * sum(c["macro_f1"] for c in chosen) / len(chosen),
@@ -47,14 +61,17 @@ def training_means(name: str, detector: dict, domains: list[str], generators: li
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for path in args.results:
+        if not path.is_file():
+            fail(f"{path}: no such file (give the paraphrase.json of a `cohesive paraphrase evaluate` run)")
     found = [(name, detector) for path in args.results
-             for name, detector in json.loads(path.read_text())["detectors"].items()
+             for name, detector in read_detectors(path).items()
              if args.only is None or name in args.only]
     detectors = dict(found)
     if len(detectors) < len(found):
-        raise SystemExit("a detector name appears in more than one file: choose one with --only")
+        fail("a detector name appears in more than one file: choose one with --only")
     if args.only and set(args.only) - set(detectors):
-        raise SystemExit(f"no detector {', '.join(sorted(set(args.only) - set(detectors)))} in these results")
+        fail(f"no detector {', '.join(sorted(set(args.only) - set(detectors)))} in these results")
     runs = [training_means(name, detector, args.domains, args.generators) for name, detector in detectors.items()]
     report = {"domains": args.domains, "generators": args.generators, "trainings": runs,
               **{m: mean_std([r[m] for r in runs]) for m in ("macro_f1", "recall_at_fpr")}}
