@@ -459,25 +459,50 @@ def test_word_scores_do_not_depend_on_batch_padding(tiny_word_detector):
     assert batched == pytest.approx(alone, abs=1e-5)
 
 
-def test_each_word_is_scored_once_from_its_most_central_window(tiny_word_detector):
-    """Overlapping windows give the same score as one pass over the window chosen for that word by hand."""
+@pytest.mark.parametrize("window_mean", [False, True])
+def test_a_word_scores_from_its_windows_and_keeps_its_most_central_state(tiny_word_detector, window_mean):
+    """Overlapping windows give what one pass per window gives, by hand: the score of the window where
+    the word has most context, or with `window_mean` the sigmoid of its mean logit over the windows
+    holding it; the encoder state always from the most central window."""
     import torch
 
     detector, _ = tiny_word_detector
     text = "one two three four five six seven eight nine"  # 9 words; windows of 4 every 2: (0,4) (2,6) (4,8) (5,9)
     words = text.split()
-    old = detector.window_words
-    detector.window_words = 4
+    old = detector.window_words, detector.window_mean
+    detector.window_words, detector.window_mean = 4, window_mean
     try:
-        scores = detector.score_texts([text])[0].scores
+        scored = detector.score_texts([text], keep_hidden=True)[0]
     finally:
-        detector.window_words = old
-    # the window where the word is farthest from an edge, min(j, len - 1 - j); ties go to the earlier window
-    chosen = {0: (0, 4), 1: (0, 4), 2: (0, 4), 3: (2, 6), 4: (2, 6), 5: (4, 8), 6: (4, 8), 7: (5, 9), 8: (5, 9)}
-    with torch.inference_mode():
-        for word, (start, end) in chosen.items():
-            _, logits, positions = detector._forward([words[start:end]])
-            assert scores[word] == pytest.approx(float(torch.sigmoid(logits[0, positions[0][word - start]])), abs=1e-5)
+        detector.window_words, detector.window_mean = old
+    holding = {0: [(0, 4)], 1: [(0, 4)], 2: [(0, 4), (2, 6)], 3: [(0, 4), (2, 6)], 4: [(2, 6), (4, 8)],
+               5: [(2, 6), (4, 8), (5, 9)], 6: [(4, 8), (5, 9)], 7: [(4, 8), (5, 9)], 8: [(5, 9)]}
+    # farthest from an edge, min(j, len - 1 - j); ties go to the earlier window
+    central = {0: (0, 4), 1: (0, 4), 2: (0, 4), 3: (2, 6), 4: (2, 6), 5: (4, 8), 6: (4, 8), 7: (5, 9), 8: (5, 9)}
+
+    def one_pass(word, start, end):
+        with torch.inference_mode():
+            states, logits, positions = detector._forward([words[start:end]])
+        position = positions[0][word - start]
+        return float(logits[0, position]), states[0, position]
+
+    for word, spans in holding.items():
+        logit = (sum(one_pass(word, s, e)[0] for s, e in spans) / len(spans) if window_mean
+                 else one_pass(word, *central[word])[0])
+        assert scored.scores[word] == pytest.approx(1 / (1 + math.exp(-logit)), abs=1e-5)
+        assert torch.allclose(scored.hidden[word], one_pass(word, *central[word])[1], atol=1e-5)
+    assert len({round(float(v), 6) for v in scored.scores}) > 1  # the windows really differ
+
+
+def test_an_aggregate_fitted_on_other_window_scores_is_refused(tiny_word_detector):
+    detector, _ = tiny_word_detector
+    assert detector.aggregate["window_mean"] is False
+    detector.window_mean = True
+    try:
+        with pytest.raises(CohesiveError, match="window_mean=True.*recalibrate"):
+            detector([ORIGINAL])
+    finally:
+        detector.window_mean = False
 
 
 def test_fit_needs_word_labels(tiny_word_detector):

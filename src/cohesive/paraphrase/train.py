@@ -44,6 +44,7 @@ class DetectorTrainConfig:
     correction_weight: float = 0.5
     frequency_features: bool = False  # word-lora: general-English word frequencies as token-head inputs
     counterfactual: bool = False  # word-lora: paragraph evidence = score drops when each word's best alternative stands in
+    window_mean: bool = False  # word-lora: a word's score = its mean logit over its windows (else the most central one's)
     max_steps: int | None = None
     # tfidf-*
     max_features: int = 50000
@@ -134,6 +135,7 @@ class DetectorCalibrateConfig:
     output_dir: Path = Path("runs/paraphrase/calibrated/word-lora")  # may be `detector` itself
     counterfactual: bool | None = None  # None: as the detector has it
     alternatives_per_word: int | None = None  # relatives tried per word by the counterfactual; None: as it has it
+    window_mean: bool | None = None  # a word's score = its mean logit over its windows; None: as the detector has it
 
 
 def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
@@ -152,12 +154,16 @@ def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
         detector.counterfactual = config.counterfactual
     if config.alternatives_per_word is not None:
         detector.alternatives_per_word = alternatives_count(config.alternatives_per_word)
+    if config.window_mean is not None:
+        detector.window_mean = config.window_mean
     detector.info["validation"] = set_threshold(detector, read_split(config.corpus_dir, "validation"))
     detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual,
-                                   "alternatives_per_word": detector.alternatives_per_word}
+                                   "alternatives_per_word": detector.alternatives_per_word,
+                                   "window_mean": detector.window_mean}
     source = Path(config.detector) / WEIGHTS_FILE
     if source.resolve() != (output / WEIGHTS_FILE).resolve():
         write_bytes(output / WEIGHTS_FILE, source.read_bytes())
     detector.save_calibration(output)
     return {"output_dir": str(output), "counterfactual": detector.counterfactual,
-            "alternatives_per_word": detector.alternatives_per_word, **detector.info["validation"]}
+            "alternatives_per_word": detector.alternatives_per_word, "window_mean": detector.window_mean,
+            **detector.info["validation"]}

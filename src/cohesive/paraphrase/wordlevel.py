@@ -157,17 +157,19 @@ class WordDetector:
     kind = "word-lora"
     OPTIONS = ("model", "max_length", "window_words", "batch_size", "epochs", "max_steps", "learning_rate",
                "lora_rank", "lora_alpha", "correction_weight", "frequency_features", "counterfactual",
-               "alternatives_per_word", "seed", "base_digest")
+               "alternatives_per_word", "window_mean", "seed", "base_digest")
 
     def __init__(self, model: str = "minilm", max_length: int = 128, window_words: int = 80, batch_size: int = 16,
                  epochs: float = 1.0, max_steps: int | None = None, learning_rate: float = 1e-3, lora_rank: int = 8,
                  lora_alpha: int = 16, correction_weight: float = 0.5, frequency_features: bool = False,
-                 counterfactual: bool = False, alternatives_per_word: int = 1, seed: int = 0, base_digest: str | None = None):
+                 counterfactual: bool = False, alternatives_per_word: int = 1, window_mean: bool = False, seed: int = 0,
+                 base_digest: str | None = None):
         self.model, self.max_length, self.window_words, self.batch_size = model, max_length, window_words, batch_size
         self.epochs, self.max_steps, self.learning_rate = epochs, max_steps, learning_rate
         self.lora_rank, self.lora_alpha, self.correction_weight = lora_rank, lora_alpha, correction_weight
         self.frequency_features, self.counterfactual = frequency_features, counterfactual
         self.alternatives_per_word = alternatives_count(alternatives_per_word)  # with `counterfactual`
+        self.window_mean = window_mean  # False (detectors saved before it existed): the most central window's score
         self.seed, self.base_digest = seed, base_digest
         self.threshold, self.info = 0.5, {}
         self.aggregate: dict[str, Any] = {}
@@ -233,7 +235,7 @@ class WordDetector:
         model = LogisticRegression(C=1.0, max_iter=1000)
         out_of_fold = cross_val_predict(model, standardised, labels, cv=folds, method="predict_proba")[:, 1]
         model.fit(standardised, labels)
-        self.aggregate = {"features": list(names), "word_flag": flag, "mean": mean.tolist(),
+        self.aggregate = {"features": list(names), "word_flag": flag, "window_mean": self.window_mean, "mean": mean.tolist(),
                           "scale": scale.tolist(), "coef": model.coef_[0].tolist(), "intercept": float(model.intercept_[0])}
         return out_of_fold
 
@@ -256,10 +258,10 @@ class WordDetector:
         if not self.aggregate:
             raise CohesiveError("this detector has no paragraph aggregate: calibrate it on a validation split")
         a = self.aggregate
-        if tuple(a.get("features", ())) != self._statistics()[0]:
+        if tuple(a.get("features", ())) != self._statistics()[0] or a.get("window_mean", False) != self.window_mean:
             raise CohesiveError(f"the paragraph aggregate was fitted on other statistics than this detector's options "
-                                f"give (counterfactual={self.counterfactual}): recalibrate it "
-                                "(`cohesive paraphrase calibrate`)")
+                                f"give (counterfactual={self.counterfactual}, window_mean={self.window_mean}): "
+                                "recalibrate it (`cohesive paraphrase calibrate`)")
         values = self.paragraph_evidence(scored)
         pieces = windows(len(values), window, stride)
         features = np.stack([paragraph_features(values[s:e], a["word_flag"]) for s, e in pieces])
@@ -312,15 +314,19 @@ class WordDetector:
                     s.alternatives[i] = plan[i]
 
     def _score_words(self, texts: list[str], keep_hidden: bool = False) -> list[ScoredText]:
-        """Word scores of every text: windows of `window_words` words, half a window apart; each word
-        takes its score from the window where it is farthest from an edge (most context)."""
+        """Word scores of every text: windows of `window_words` words, half a window apart. A word's
+        encoder state (for the expected words) comes from the window where it is farthest from an
+        edge (most context); its score from there too, or with `window_mean` the mean of its logits
+        over all windows holding it (two for most words: an ensemble of two contexts at no extra cost)."""
         import torch
 
         all_spans = [scored_words(t) for t in texts]
         jobs = [(t, s, e) for t, spans in enumerate(all_spans)
                 for s, e in windows(len(spans), self.window_words, max(1, self.window_words // 2))]
         best = [np.full(len(spans), -1) for spans in all_spans]  # centrality of the window that scored each word
-        scores = [np.zeros(len(spans)) for spans in all_spans]
+        central = [np.zeros(len(spans)) for spans in all_spans]  # the logit from that window
+        totals = [np.zeros(len(spans)) for spans in all_spans]  # the sum of its logits over all windows, and their count
+        counts = [np.zeros(len(spans)) for spans in all_spans]
         hidden = [torch.zeros(len(spans), self.network.hidden_size) if keep_hidden else None for spans in all_spans]
         jobs.sort(key=lambda job: job[2] - job[1])
         with torch.inference_mode():
@@ -328,19 +334,23 @@ class WordDetector:
                 batch = jobs[begin:begin + self.batch_size]
                 words = [[w for w, _, _ in all_spans[t][s:e]] for t, s, e in batch]
                 states, logits, positions = self._forward(words)
-                probabilities = torch.sigmoid(logits).numpy()
+                logits = logits.numpy()
                 for row, ((t, s, e), pos) in enumerate(zip(batch, positions)):
                     for j, p in pos.items():
+                        totals[t][s + j] += logits[row, p]
+                        counts[t][s + j] += 1
                         centrality = min(j, e - s - 1 - j)
                         if centrality > best[t][s + j]:
                             best[t][s + j] = centrality
-                            scores[t][s + j] = probabilities[row, p]
+                            central[t][s + j] = logits[row, p]
                             if keep_hidden:
                                 hidden[t][s + j] = states[row, p]
         out = []
-        for spans, score, h in zip(all_spans, scores, hidden):
+        for spans, logit, total, count, h in zip(all_spans, central, totals, counts, hidden):
             keep = [i for i, (w, _, _) in enumerate(spans) if w.isalpha()]
-            out.append(ScoredText([spans[i] for i in keep], score[keep], h[keep] if keep_hidden else None))
+            logit = total / np.maximum(count, 1) if self.window_mean else logit
+            scores = np.where(count > 0, 1.0 / (1.0 + np.exp(-logit)), 0.0)  # 0: no window could fit the word
+            out.append(ScoredText([spans[i] for i in keep], scores[keep], h[keep] if keep_hidden else None))
         return out
 
     def _forward(self, words: list[list[str]]):
