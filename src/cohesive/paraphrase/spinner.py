@@ -220,11 +220,19 @@ _CANDIDATES = {"synonym": synonyms, "hypernym": related_lemmas, "hyponym": narro
 RELATIONS = tuple(_CANDIDATES)
 
 
+@lru_cache(maxsize=100_000)
+def inflection_tag(word: str, lemma: str, pos: str) -> str | None:
+    """The Penn tag of the inflection a lower-case `word` has for `lemma` (None if unknown). Cached:
+    lemminflect copies its whole table of forms on every call, and the counterfactual asks the same
+    question for each of a word's WordNet relatives."""
+    forms = lemminflect.getAllInflections(lemma, upos=pos) or lemminflect.getAllInflectionsOOV(lemma, upos=pos)
+    return next((t for t in _TAG_ORDER if word in forms.get(t, ())), None)
+
+
 def inflect_like(word: str, lemma: str, synonym: str, pos: str) -> str | None:
     """`synonym` in the inflection that `word` has for `lemma` (None if that inflection is unknown)."""
-    forms = lemminflect.getAllInflections(lemma, upos=pos) or lemminflect.getAllInflectionsOOV(lemma, upos=pos)
     lower = word.lower()
-    tag = next((t for t in _TAG_ORDER if lower in forms.get(t, ())), None)
+    tag = inflection_tag(lower, lemma, pos)
     if tag is None:
         return synonym if lower == lemma.lower() else None
     if tag in _BASE_TAGS:
