@@ -157,13 +157,11 @@ def calibrate_detector(config: DetectorCalibrateConfig) -> dict:
     if config.window_mean is not None:
         detector.window_mean = config.window_mean
     detector.info["validation"] = set_threshold(detector, read_split(config.corpus_dir, "validation"))
-    detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), "counterfactual": detector.counterfactual,
-                                   "alternatives_per_word": detector.alternatives_per_word,
-                                   "window_mean": detector.window_mean}
+    options = {"counterfactual": detector.counterfactual, "alternatives_per_word": detector.alternatives_per_word,
+               "window_mean": detector.window_mean}
+    detector.info["calibrated"] = {"corpus_dir": str(config.corpus_dir), **options}
     source = Path(config.detector) / WEIGHTS_FILE
     if source.resolve() != (output / WEIGHTS_FILE).resolve():
         write_bytes(output / WEIGHTS_FILE, source.read_bytes())
     detector.save_calibration(output)
-    return {"output_dir": str(output), "counterfactual": detector.counterfactual,
-            "alternatives_per_word": detector.alternatives_per_word, "window_mean": detector.window_mean,
-            **detector.info["validation"]}
+    return {"output_dir": str(output), **options, **detector.info["validation"]}
