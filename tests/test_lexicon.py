@@ -72,3 +72,13 @@ def test_private_copy_adds_lexnames(tmp_path, monkeypatch):
     assert folder.is_relative_to(tmp_path)
     lines = (folder / "lexnames").read_text().splitlines()
     assert len(lines) == 45 and lines[3] == "03\tnoun.Tops\t1" and lines[44] == "44\tadj.ppl\t3"
+
+
+@pytest.mark.skipif(not locate.DEBIAN_WORDNET.is_dir(), reason="needs Debian's wordnet-base (make wordnet)")
+def test_an_unwritable_cache_is_a_clear_error(tmp_path, monkeypatch):
+    """The private copy cannot be made: one line naming the folder and the fix, not a traceback."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("COHESIVE_CACHE", str(blocker))
+    with pytest.raises(WordNetMissingError, match=r"cannot prepare WordNet .*not-a-folder.*COHESIVE_CACHE"):
+        locate.locate_wordnet(locate.DEBIAN_WORDNET)

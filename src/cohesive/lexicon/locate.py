@@ -83,14 +83,18 @@ def _nltk_copy(source: Path) -> Path:
     A copy, not symlinks: NLTK resolves links and refuses files outside its data path.
     """
     target = cache_dir() / "nltk_data" / "corpora" / "wordnet"
-    target.mkdir(parents=True, exist_ok=True)
-    for item in source.iterdir():
-        copy = target / item.name
-        if item.is_file() and (not copy.exists() or copy.stat().st_size != item.stat().st_size):
-            write_with(copy, lambda tmp, item=item: shutil.copyfile(item, tmp))
-    lexnames = target / "lexnames"
-    if not lexnames.exists():
-        write_text(lexnames, "".join(f"{i:02d}\t{name.split()[0]}\t{name.split()[1]}\n" for i, name in enumerate(LEXNAMES)))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for item in source.iterdir():
+            copy = target / item.name
+            if item.is_file() and (not copy.exists() or copy.stat().st_size != item.stat().st_size):
+                write_with(copy, lambda tmp, item=item: shutil.copyfile(item, tmp))
+        lexnames = target / "lexnames"
+        if not lexnames.exists():
+            write_text(lexnames, "".join(f"{i:02d}\t{name.split()[0]}\t{name.split()[1]}\n" for i, name in enumerate(LEXNAMES)))
+    except OSError as exc:
+        raise WordNetMissingError(f"cannot prepare WordNet for NLTK under {target} ({exc.strerror or exc}): "
+                                  "set COHESIVE_CACHE to a writable folder") from None
     return target
 
 
