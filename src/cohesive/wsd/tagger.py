@@ -28,13 +28,16 @@ from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nltk.tag.perceptron import PerceptronTagger
 from tqdm import tqdm
 
 from cohesive.atomic import write_bytes
 from cohesive.errors import CohesiveError
 from cohesive.lexicon.locate import cache_dir
+
+if TYPE_CHECKING:
+    from nltk.tag.perceptron import PerceptronTagger
 
 log = logging.getLogger(__name__)
 TAGGER_FORMAT = 1  # plain JSON: NLTK's {feature: {tag: weight}} as is
@@ -91,7 +94,7 @@ def train_tagger(sentences: list[list[tuple[str, str]]], iterations: int = 5, se
     """An averaged perceptron trained on `sentences` (NLTK shuffles with `random`: seeded, then restored)."""
     if not sentences:
         raise CohesiveError("no POS-tagged sentences to train the tagger on")
-    tagger = PerceptronTagger(load=False)
+    tagger = _empty_tagger()
     state = random.getstate()
     random.seed(seed)
     try:
@@ -99,6 +102,14 @@ def train_tagger(sentences: list[list[tuple[str, str]]], iterations: int = 5, se
     finally:
         random.setstate(state)
     return tagger
+
+
+def _empty_tagger() -> PerceptronTagger:
+    """An untrained NLTK perceptron (imported here: `tokenize` users, such as `cohesive detect`, need
+    no tagger, and NLTK's import costs them ~1.5 s)."""
+    from nltk.tag.perceptron import PerceptronTagger
+
+    return PerceptronTagger(load=False)
 
 
 def pos_accuracy(tagger: PerceptronTagger, sentences: Iterable[list[tuple[str, str]]]) -> tuple[float, int]:
@@ -154,7 +165,7 @@ def decode_compact(data: dict) -> PerceptronTagger:
         weights[feature] = row
     if position != len(flat):
         raise ValueError(f"{len(flat) - position} weights left over")
-    tagger = PerceptronTagger(load=False)
+    tagger = _empty_tagger()
     tagger.decode_json_params((weights, dict(data["tagdict"]), classes))
     return tagger
 
@@ -188,7 +199,7 @@ def read_tagger(path: Path) -> PerceptronTagger:
             return decode_compact(data)
         if version != TAGGER_FORMAT:
             raise ValueError(f"unknown format {version!r}")
-        tagger = PerceptronTagger(load=False)
+        tagger = _empty_tagger()
         tagger.decode_json_params((data["weights"], data["tagdict"], data["classes"]))
         return tagger
     except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
