@@ -237,7 +237,13 @@ def inflect_like(word: str, lemma: str, synonym: str, pos: str) -> str | None:
         return synonym if lower == lemma.lower() else None
     if tag in _BASE_TAGS:
         return synonym
-    inflected = lemminflect.getInflection(synonym, tag=tag)
+    return _inflection(synonym, tag)
+
+
+@lru_cache(maxsize=100_000)
+def _inflection(lemma: str, tag: str) -> str | None:
+    """`lemma` in the inflection `tag` (cached: lemminflect copies its table of forms on every call)."""
+    inflected = lemminflect.getInflection(lemma, tag=tag)
     return inflected[0] if inflected else None
 
 
