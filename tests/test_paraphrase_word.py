@@ -19,6 +19,7 @@ from conftest import assert_one_line_error, run_cli
 from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, paraphrase
 from cohesive.paraphrase.sources import Paragraph, foldoc_prose, roff_text
+from cohesive.paraphrase.wordfacts import wordnet_relatives
 from cohesive.paraphrase.wordlevel import (
     IGNORE,
     PARAGRAPH_FEATURES,
@@ -31,7 +32,6 @@ from cohesive.paraphrase.wordlevel import (
     swapped_scores,
     windows,
     word_labels,
-    wordnet_relatives,
 )
 from cohesive.wsd.tagger import tokenize
 
@@ -162,18 +162,22 @@ def test_every_third_mode_leaves_two_words_between_changes(lex):
 _RELATIONS_SCRIPT = """
 from cohesive.lexicon import lexicon
 from cohesive.paraphrase.spinner import narrower_lemmas, related_lemmas
-from cohesive.paraphrase.wordlevel import frequency_features, wordnet_relatives
+import itertools
+from cohesive.paraphrase.wordfacts import features_from, word_lemma_facts
 lex = lexicon()
 keys = [s.key for w, p in (("shapely", "ADJ"), ("dog", "NOUN"), ("move", "VERB")) for s in lex.senses(w, p)]
 print([related_lemmas(lex, k, k.split("%")[0]) for k in keys])
 print([narrower_lemmas(lex, k, k.split("%")[0]) for k in keys])
-print([frequency_features(w) for w in ("device", "change", "animal")], wordnet_relatives("shapely"))
+facts = {w: word_lemma_facts(w) for w in ("device", "change", "animal", "shapely")}
+print([features_from(w, f) for w, f in facts.items()])
+print([{**vars(f), "synonyms": sorted(f.synonyms)} for f in itertools.chain(*facts.values())])
 """
 
 
 def test_wordnet_relations_do_not_depend_on_the_string_hash_seed():
     """NLTK gives a synset's relations in set order: the hypernym spinner's choices and the word
-    features must not change from one process to the next (they did: `device`, `change`, `shapely`)."""
+    facts the word table is built from must not change from one process to the next (they did:
+    `device`, `change`, `shapely`)."""
     outputs = {subprocess.run([sys.executable, "-c", _RELATIONS_SCRIPT], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(outputs) == 1 and "statuesque" in next(iter(outputs))
@@ -414,7 +418,7 @@ def test_frequency_features_by_hand():
     """automobile: its WordNet synonyms car / auto / machine / motorcar; a word WordNet lacks has only its own."""
     from wordfreq import zipf_frequency
 
-    from cohesive.paraphrase.wordlevel import FREQUENCY_FEATURES, frequency_features
+    from cohesive.paraphrase.wordfacts import FREQUENCY_FEATURES, frequency_features
 
     own, lemma, synonym, gap, relative, relative_gap = frequency_features("automobiles")
     assert own == zipf_frequency("automobiles", "en") and lemma == zipf_frequency("automobile", "en")

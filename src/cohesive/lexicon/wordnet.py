@@ -101,6 +101,11 @@ class Lexicon:
         """All senses of `lemma` with `pos`, in WordNet sense order (empty if WordNet lacks the lemma)."""
         return [self.sense(k) for k in self._by_lemma.get((normalise_lemma(lemma), wordnet_pos(pos)), [])]
 
+    def lemmas(self, pos: str) -> list[str]:
+        """Every lemma with a sense of `pos`, sorted."""
+        letter = wordnet_pos(pos)
+        return sorted(lemma for lemma, p in self._by_lemma if p == letter)
+
     def has_sense(self, sense_key: str) -> bool:
         return sense_key in self._index
 

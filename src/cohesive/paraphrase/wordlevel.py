@@ -27,7 +27,6 @@ aggregation in JSON, and the sha256 of the base weights, checked at load.
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 import time
@@ -42,6 +41,13 @@ import numpy as np
 from cohesive.atomic import save_safetensors, write_json
 from cohesive.errors import CohesiveError
 from cohesive.files import load_tensors, read_json
+from cohesive.paraphrase.wordfacts import (
+    FREQUENCY_FEATURES,
+    LEXICAL_FEATURES,
+    frequency_features,
+    lexical_features,
+    wordnet_relatives,
+)
 
 WEIGHTS_FILE = "weights.safetensors"
 AGGREGATE_FILE = "aggregate.json"
@@ -52,15 +58,6 @@ RELATIVE_FLAG = 0.25
 #: With `counterfactual`, words scoring at least this are rescored with their best WordNet alternative.
 COUNTERFACTUAL_FLOOR = 0.1
 COUNTERFACTUAL_CHUNK = 256  # texts whose encoder states are held at once while their alternatives are chosen
-LEXICAL_FEATURES = ("in_wordnet", "log_count", "log_best_synonym_count", "synonym_count_gap", "log_synonyms",
-                    "stop_word", "log_pieces")
-#: With `frequency_features`: the word's Zipf frequency in general English (`wordfreq`: Wikipedia,
-#: subtitles, news, books, web), its lemma's, the most frequent WordNet synonym's and relative's
-#: (hypernyms, up to 20 hyponyms) and their gaps to the lemma. SemCor counts are zero for most
-#: technical words; multi-register frequencies keep "a rare word where a common relative fits" meaningful
-#: outside Brown-corpus prose.
-FREQUENCY_FEATURES = ("zipf", "zipf_lemma", "zipf_synonym", "zipf_synonym_gap", "zipf_relative", "zipf_relative_gap")
-MAX_HYPONYMS = 20
 WORD_FLAG = 0.5  # a word counts as substituted for the statistics at this score
 IGNORE = -100
 
@@ -120,35 +117,6 @@ def paragraph_features(scores: np.ndarray, flag: float = WORD_FLAG) -> np.ndarra
     flagged = float(np.sum(scores >= flag))
     return np.array([flagged / len(scores), float(scores.mean()), float(ranked[:3].mean()), float(ranked[:8].mean()),
                      math.log1p(flagged)])
-
-
-@functools.lru_cache(maxsize=200_000)
-def lexical_features(word: str) -> tuple[float, ...]:
-    """LEXICAL_FEATURES of a word but the last (its word pieces, counted per window): WordNet membership, SemCor
-    tag count of its lemma, the largest count among its single-word synonyms (any sense, same POS),
-    their log gap, the number of synonyms and whether it is a stop word."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    from cohesive.lexicon import lexicon
-    from cohesive.paraphrase.spinner import CONTENT_POS
-
-    lex, lower = lexicon(), word.lower()
-    own, best, synonyms, known = 0, 0, set(), False
-    for pos in CONTENT_POS if word.isalpha() else ():
-        lemma = lex.lemmatise(lower, pos)
-        senses = lex.senses(lemma, pos) if lemma else []
-        if not senses:
-            continue
-        known = True
-        own = max(own, sum(s.tag_count for s in senses))
-        for sense in senses:
-            for name in lex.synset(sense.key).lemma_names():
-                if name != lemma and name.isalpha():
-                    synonyms.add(name)
-                    best = max(best, sum(s.tag_count for s in lex.senses(name, pos)))
-    gap = math.log1p(best) - math.log1p(own)
-    return (float(known), math.log1p(own), math.log1p(best), gap, math.log1p(len(synonyms)),
-            float(lower in ENGLISH_STOP_WORDS))
 
 
 class WordDetector:
@@ -484,18 +452,18 @@ class _Network:
     """Encoder + LoRA, a token head (substituted or not) and a correction head tied to the input embeddings."""
 
     def __init__(self, model: str, rank: int, alpha: int, lexical_width: int, train: bool):
+        """`train`: the encoder gets LoRA adapters (peft); else it stays plain, for `load_delta` to merge
+        saved adapters into (without peft, whose import alone took ~4 s of a `detect` run)."""
         import torch
-        from peft import LoraConfig, get_peft_model
         from transformers import AutoModel
 
         from cohesive.models import load_pretrained
 
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         base = load_pretrained(AutoModel, model)
         self.hidden_size = base.config.hidden_size
         self.embeddings = base.get_input_embeddings().weight.detach()  # frozen: the correction decoder
-        lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.05 if train else 0.0, target_modules="all-linear")
-        self.encoder = get_peft_model(base, lora)
+        self.lora_scaling = alpha / rank
+        self.encoder = _with_lora(base, rank, alpha) if train else base
         width = self.hidden_size + lexical_width
         self.token_head = torch.nn.Sequential(torch.nn.Linear(width, 128), torch.nn.GELU(), torch.nn.Linear(128, 1))
         self.correction = torch.nn.Sequential(torch.nn.Linear(self.hidden_size, self.hidden_size), torch.nn.GELU(),
@@ -530,18 +498,40 @@ class _Network:
         return {k: v.detach().float() for k, v in state.items()}
 
     def load_delta(self, state: dict) -> None:
-        from peft import set_peft_model_state_dict
-
+        """Saved weights into a network built for inference: the LoRA updates merged into the encoder's
+        weights (inference at base speed), the heads loaded."""
         try:
-            set_peft_model_state_dict(self.encoder, {k[5:]: v for k, v in state.items() if k.startswith("lora.")})
+            merge_lora(self.encoder, _part(state, "lora.base_model.model."), self.lora_scaling)
             self.token_head.load_state_dict(_part(state, "token_head."))
             self.correction.load_state_dict(_part(state, "correction."))
             self.correction_bias.data.copy_(state["correction_bias"])
         except (KeyError, RuntimeError) as exc:
             raise CohesiveError(f"detector weights do not fit the {self.encoder.config.model_type} encoder: "
                                 f"{str(exc).splitlines()[0]}") from None
-        self.encoder = self.encoder.merge_and_unload()  # plain encoder weights: inference at base speed
         self.train(False)
+
+
+def _with_lora(base, rank: int, alpha: int):
+    from peft import LoraConfig, get_peft_model
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    return get_peft_model(base, LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.05, target_modules="all-linear"))
+
+
+def merge_lora(encoder, lora: dict, scaling: float) -> None:
+    """Add each saved LoRA pair's update, `scaling * B @ A`, to the weight of the linear layer it adapts:
+    what peft's `merge_and_unload` computes. Raises KeyError or RuntimeError if the pairs do not fit."""
+    import torch
+
+    layers = dict(encoder.named_modules())
+    names = sorted({key.rsplit(".lora_", 1)[0] for key in lora})
+    if not names or len(lora) != 2 * len(names):
+        raise KeyError(f"expected lora_A/lora_B pairs of the encoder's linear layers, found {len(lora)} tensors")
+    with torch.no_grad():
+        for name in names:
+            if name not in layers:
+                raise KeyError(f"no layer {name!r}")
+            layers[name].weight += (lora[f"{name}.lora_B.weight"] @ lora[f"{name}.lora_A.weight"]) * scaling
 
 
 def _part(state: dict, prefix: str) -> dict:
@@ -628,7 +618,7 @@ class _Expecter:
         with torch.inference_mode():
             logits = self.network.correction_logits(state.unsqueeze(0))[0].numpy()
         relatives = self._scorable_relatives(observed)
-        ranked = sorted(relatives, key=lambda w: -logits[self._first_piece(w)])[:count]
+        ranked = sorted(relatives, key=lambda w: -logits[self._first_pieces[w]])[:count]
         free = self.word_ids[np.argsort(-logits[self.word_ids])[:count + 1]]
         free_words = [self.tokenizer.convert_ids_to_tokens(int(i)) for i in free]
         best_free = next((w for w in free_words if w != observed.lower() and w not in ranked), None)
@@ -649,76 +639,21 @@ class _Expecter:
                 if not relatives:
                     out.append([])
                     continue
-                ids = torch.tensor([self._first_piece(w) for w in relatives])
+                ids = torch.tensor([self._first_pieces[w] for w in relatives])
                 logits = self.network.embeddings[ids] @ vector + self.network.correction_bias[ids]
                 out.append([relatives[int(i)] for i in torch.argsort(logits, descending=True, stable=True)[:count]])
         return out
 
     def _scorable_relatives(self, observed: str) -> list[str]:
         """The observed word's WordNet relatives that have a first word piece for the decoder to score."""
-        return [w for w in wordnet_relatives(observed) if self._first_piece(w) is not None]
-
-    def _first_piece(self, word: str) -> int | None:
-        if word not in self._first_pieces:
-            pieces = self.tokenizer(word.lower(), add_special_tokens=False)["input_ids"]
-            self._first_pieces[word] = pieces[0] if pieces else None
-        return self._first_pieces[word]
-
-
-@functools.lru_cache(maxsize=200_000)
-def frequency_features(word: str) -> tuple[float, ...]:
-    """FREQUENCY_FEATURES of a word (zeros but its own frequency for a word WordNet does not know)."""
-    from wordfreq import zipf_frequency
-
-    from cohesive.lexicon import in_wordnet_order, lexicon
-    from cohesive.paraphrase.spinner import CONTENT_POS
-
-    lex, lower = lexicon(), word.lower()
-    own = zipf_frequency(lower, "en") if word.isalpha() else 0.0
-    lemma_zipf, synonym, relative = own, 0.0, 0.0
-    for pos in CONTENT_POS if word.isalpha() else ():
-        lemma = lex.lemmatise(lower, pos)
-        senses = lex.senses(lemma, pos) if lemma else []
-        if senses:
-            lemma_zipf = max(lemma_zipf, zipf_frequency(lemma.replace("_", " "), "en"))
-        for sense in senses:
-            synset = lex.synset(sense.key)
-            for name in synset.lemma_names():
-                if name != lemma and name.isalpha():
-                    synonym = max(synonym, zipf_frequency(name, "en"))
-            for other in [*synset.hypernyms(), *in_wordnet_order(synset.hyponyms())[:MAX_HYPONYMS]]:
-                for name in other.lemma_names():
-                    if name.isalpha():
-                        relative = max(relative, zipf_frequency(name, "en"))
-    best = max(synonym, relative)
-    return own, lemma_zipf, synonym, synonym - lemma_zipf, best, best - lemma_zipf
+        relatives = wordnet_relatives(observed)
+        new = [w for w in relatives if w not in self._first_pieces]
+        if new:  # one tokenizer call for all of them: per word, the call's overhead dominated
+            for word, pieces in zip(new, self.tokenizer([w.lower() for w in new], add_special_tokens=False)["input_ids"]):
+                self._first_pieces[word] = pieces[0] if pieces else None
+        return [w for w in relatives if self._first_pieces[w] is not None]
 
 
 def feature_names(frequency: bool) -> tuple[str, ...]:
     """The token head's lexical inputs, in order."""
     return LEXICAL_FEATURES + (FREQUENCY_FEATURES if frequency else ())
-
-
-@functools.lru_cache(maxsize=200_000)
-def wordnet_relatives(observed: str) -> tuple[str, ...]:
-    """WordNet lemmas sharing a synset with the observed word, of its more general synsets ("similar
-    to" for adjectives) or of up to MAX_HYPONYMS more specific ones per sense, inflected like it and
-    written as one word: the words a synonym, hypernym or hyponym spinner could have replaced by it (cached:
-    the counterfactual asks for every suspicious word)."""
-    from cohesive.lexicon import in_wordnet_order, lexicon
-    from cohesive.paraphrase.spinner import CONTENT_POS, inflect_like, match_case
-
-    lex, lower, out = lexicon(), observed.lower(), {}
-    for pos in CONTENT_POS:
-        lemma = lex.lemmatise(lower, pos)
-        if not lemma:
-            continue
-        for sense in lex.senses(lemma, pos):
-            synset = lex.synset(sense.key)
-            related = [synset, *in_wordnet_order(synset.hypernyms() + synset.similar_tos()),
-                       *in_wordnet_order(synset.hyponyms())[:MAX_HYPONYMS]]
-            for name in (n for s in related for n in s.lemma_names()):
-                form = inflect_like(lower, lemma, name, pos) if name.isalpha() and name.islower() else None
-                if form and form != lower and form.isalpha():
-                    out.setdefault(match_case(observed, form) or form, None)
-    return tuple(out)
