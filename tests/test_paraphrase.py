@@ -18,7 +18,8 @@ from cohesive.errors import CohesiveError
 from cohesive.paraphrase.corpus import ParaphraseCorpusConfig, deal, read_manifest, read_split
 from cohesive.paraphrase.metrics import best_threshold, macro_f1, rates_at_threshold, recall_at_fpr
 from cohesive.paraphrase.sources import Paragraph, domain_paragraphs, is_prose, joined, merge_prose
-from cohesive.paraphrase.spinner import Spinner, match_case
+from cohesive.paraphrase.spinner import Spinner
+from cohesive.paraphrase.wordedit import match_case
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "examples" / "sample_document.txt"

@@ -163,13 +163,13 @@ _RELATIONS_SCRIPT = """
 from cohesive.lexicon import lexicon
 from cohesive.paraphrase.spinner import narrower_lemmas, related_lemmas
 import itertools
-from cohesive.paraphrase.wordfacts import features_from, word_lemma_facts
+from cohesive.paraphrase.wordfacts import english_stop_words, features_from, word_lemma_facts
 lex = lexicon()
 keys = [s.key for w, p in (("shapely", "ADJ"), ("dog", "NOUN"), ("move", "VERB")) for s in lex.senses(w, p)]
 print([related_lemmas(lex, k, k.split("%")[0]) for k in keys])
 print([narrower_lemmas(lex, k, k.split("%")[0]) for k in keys])
 facts = {w: word_lemma_facts(w) for w in ("device", "change", "animal", "shapely")}
-print([features_from(w, f) for w, f in facts.items()])
+print([features_from(w, f, english_stop_words()) for w, f in facts.items()])
 print([{**vars(f), "synonyms": sorted(f.synonyms)} for f in itertools.chain(*facts.values())])
 """
 
@@ -310,7 +310,7 @@ def test_alternative_scores_are_the_scores_of_the_swapped_text(counterfactual_de
     low); each alternative's score equals that word's score when the swapped text is scored as it is."""
     from cohesive.paraphrase import wordlevel
     from cohesive.paraphrase.detectors import load_detector
-    from cohesive.paraphrase.spinner import replace_spans
+    from cohesive.paraphrase.wordedit import replace_spans
 
     monkeypatch.setattr(wordlevel, "COUNTERFACTUAL_FLOOR", 0.0)
     detector = load_detector(counterfactual_detector[0])
@@ -332,7 +332,7 @@ def test_with_two_alternatives_each_word_keeps_the_one_it_reads_most_original_wi
     relative that gave it."""
     from cohesive.paraphrase import wordlevel
     from cohesive.paraphrase.detectors import load_detector
-    from cohesive.paraphrase.spinner import replace_spans
+    from cohesive.paraphrase.wordedit import replace_spans
 
     monkeypatch.setattr(wordlevel, "COUNTERFACTUAL_FLOOR", 0.0)
     detector = load_detector(counterfactual_detector[0])

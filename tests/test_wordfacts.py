@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +15,7 @@ from cohesive.paraphrase.wordfacts import (
     WordTable,
     build_table,
     candidate_forms,
+    english_stop_words,
     features_from,
     lexical_features,
     word_lemma_facts,
@@ -18,6 +23,7 @@ from cohesive.paraphrase.wordfacts import (
     wordnet_relatives,
 )
 
+REPO = Path(__file__).resolve().parent.parent
 FORMS = ["automobiles", "canines", "forenoon", "geese", "happier", "walked", "shapely", "ran"]
 
 
@@ -28,10 +34,11 @@ def test_a_table_gives_the_facts_wordnet_gives(tmp_path):
     table = WordTable(path)
     for form in FORMS:
         facts = word_lemma_facts(form)
-        lexical, frequency = features_from(form, facts)
+        lexical, frequency = features_from(form, facts, english_stop_words())
         assert facts and table.features(form) == (lexical[:5], frequency)
         assert table.lemmas(form) == tuple((f.pos, f.lemma, f.relatives) for f in facts)
     assert table.features("zqxv") is None and table.lemmas("zqxv") == ()
+    assert table.stop_words == english_stop_words()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["table.sqlite"]  # no scratch file left behind
 
 
@@ -58,6 +65,27 @@ def test_the_table_holds_every_form_wordnet_can_lemmatise(lex, data_root):
     words = {t.text for s in itertools.islice(read_sentences(semcor_prefix()), 2000) for t in s.tokens}
     known = {w for w in words if w.isalpha() and word_lemma_facts(w)}
     assert len(known) > 3000 and not {w.lower() for w in known} - forms
+
+
+_DETECT_IMPORTS = """
+import sys
+from cohesive.cli import main
+code = main(["detect", sys.argv[1], "--json"])
+print("modules:", sorted(m for m in ("nltk", "sklearn", "peft") if m in sys.modules), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_detect_reads_the_table_not_wordnet():
+    """`cohesive detect` with the shipped detector gets every word fact from the table: it imports neither
+    NLTK (WordNet, the tagger), scikit-learn (stop words) nor peft (the LoRA pairs are merged directly)."""
+    word_table()  # built here if this machine has none yet
+    document = REPO / "examples" / "sample_document.txt"
+    result = subprocess.run([sys.executable, "-c", _DETECT_IMPORTS, str(document)], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "modules: []" in result.stderr and [p["flagged"] for p in json.loads(result.stdout)["paragraphs"]] == [
+        False, True, False, True, True, False]
 
 
 def test_relatives_come_from_the_table_cased_like_the_word():

@@ -1,6 +1,17 @@
-"""WordNet 3.0 as a lexical knowledge base (senses, glosses, sense keys)."""
+"""WordNet 3.0 as a lexical knowledge base (senses, glosses, sense keys).
 
-from cohesive.lexicon.locate import locate_wordnet
-from cohesive.lexicon.wordnet import Lexicon, Sense, in_wordnet_order, key_pos, lexicon, wordnet_pos
+The names below are loaded on first use: importing `cohesive.lexicon.locate` (the cache folder,
+WordNet's location) must not import NLTK (~1.5 s), which `cohesive detect` never needs.
+"""
 
-__all__ = ["Lexicon", "Sense", "in_wordnet_order", "key_pos", "lexicon", "locate_wordnet", "wordnet_pos"]
+import importlib
+
+_HOMES = {"locate_wordnet": "locate", **dict.fromkeys(
+    ("Lexicon", "Sense", "in_wordnet_order", "key_pos", "lexicon", "wordnet_pos"), "wordnet")}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

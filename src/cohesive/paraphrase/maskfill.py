@@ -17,10 +17,8 @@ import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cohesive.errors import CohesiveError
-from cohesive.paraphrase.spinner import match_case, replace_spans
+from cohesive.paraphrase.wordedit import WORD_START_MARKERS, match_case, replace_spans, word_tokens
 from cohesive.wsd.tagger import tokenize
-
-_WORD_START_MARKERS = ("\u0120", "\u2581")  # byte-level BPE `Ġ`, SentencePiece `▁`
 
 
 @dataclass(frozen=True)
@@ -112,25 +110,8 @@ class MaskFiller:
         index = int(scores.argmax())
         if scores[index] == float("-inf"):
             return None
-        token = self.tokenizer.convert_ids_to_tokens(index).lstrip("".join(_WORD_START_MARKERS))
+        token = self.tokenizer.convert_ids_to_tokens(index).lstrip("".join(WORD_START_MARKERS))
         return Fill(start, end, word, match_case(word, token) or token)
-
-
-def word_tokens(tokenizer) -> dict[int, str]:
-    """Vocabulary entries that are a whole alphabetic word: WordPiece tokens without `##`, or, in
-    byte-level-BPE and SentencePiece vocabularies, tokens that start a word (`Ġ`, `▁`). Single
-    letters other than `a` and `I` are clitic pieces (`s`, `t`), not words."""
-    vocab = tokenizer.get_vocab()
-    special = set(tokenizer.all_special_ids)
-    marked = any(token.startswith(_WORD_START_MARKERS) for token in vocab)
-    words = {}
-    for token, index in vocab.items():
-        if index in special or (marked and not token.startswith(_WORD_START_MARKERS)):
-            continue
-        word = token[1:] if marked else token
-        if word.isalpha() and (len(word) > 1 or word.lower() in ("a", "i")):
-            words[index] = word
-    return words
 
 
 def choose_words(text: str, share: float, rng: random.Random) -> list[tuple[str, int, int]]:

@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import lemminflect
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from cohesive.corpora.raganato import Instance, Sentence, Token
 from cohesive.errors import CohesiveError
 from cohesive.lexicon import in_wordnet_order, lexicon
+from cohesive.paraphrase.wordedit import CONTENT_POS, inflect_like, match_case, replace_spans
 from cohesive.wsd.tagger import Span, load_tagger, split_sentences, tokenize
 
 #: mode -> a word is changed once at least this many words have passed since the last change.
@@ -45,10 +45,6 @@ SPIN_MODES = {"every-12th": 12, "every-4th": 4, "every-3rd": 3, "every-2nd": 2, 
 SENSE_METHODS = ("first", "lesk")
 #: which of a sense's candidate replacements the spinner writes: the first it can inflect, or any, at random.
 CHOICES = ("first", "random")
-CONTENT_POS = ("NOUN", "VERB", "ADJ", "ADV")
-#: Penn tags to try, in this order, when recognising which inflection a word is (base forms first).
-_TAG_ORDER = ("NN", "NNS", "VB", "VBP", "VBZ", "VBG", "VBD", "VBN", "JJ", "JJR", "JJS", "RB", "RBR", "RBS")
-_BASE_TAGS = {"NN", "VB", "VBP", "JJ", "RB"}
 _OPENING = {'"', "'", "(", "[", "``", "`"}
 
 
@@ -220,55 +216,8 @@ _CANDIDATES = {"synonym": synonyms, "hypernym": related_lemmas, "hyponym": narro
 RELATIONS = tuple(_CANDIDATES)
 
 
-@lru_cache(maxsize=100_000)
-def inflection_tag(word: str, lemma: str, pos: str) -> str | None:
-    """The Penn tag of the inflection a lower-case `word` has for `lemma` (None if unknown). Cached:
-    lemminflect copies its whole table of forms on every call, and the counterfactual asks the same
-    question for each of a word's WordNet relatives."""
-    forms = lemminflect.getAllInflections(lemma, upos=pos) or lemminflect.getAllInflectionsOOV(lemma, upos=pos)
-    return next((t for t in _TAG_ORDER if word in forms.get(t, ())), None)
-
-
-def inflect_like(word: str, lemma: str, synonym: str, pos: str) -> str | None:
-    """`synonym` in the inflection that `word` has for `lemma` (None if that inflection is unknown)."""
-    lower = word.lower()
-    tag = inflection_tag(lower, lemma, pos)
-    if tag is None:
-        return synonym if lower == lemma.lower() else None
-    if tag in _BASE_TAGS:
-        return synonym
-    return _inflection(synonym, tag)
-
-
-@lru_cache(maxsize=100_000)
-def _inflection(lemma: str, tag: str) -> str | None:
-    """`lemma` in the inflection `tag` (cached: lemminflect copies its table of forms on every call)."""
-    inflected = lemminflect.getInflection(lemma, tag=tag)
-    return inflected[0] if inflected else None
-
-
-def match_case(original: str, new: str) -> str | None:
-    """`new` cased like `original` (lower, Title or UPPER); None for mixed case such as `iPhone`."""
-    if original.islower():
-        return new.lower()
-    if original.isupper() and len(original) > 1:
-        return new.upper()
-    if original[0].isupper() and (len(original) == 1 or original[1:].islower()):
-        return new[0].upper() + new[1:].lower()
-    return None
-
-
 def apply_substitutions(text: str, substitutions: list[Substitution]) -> str:
     return replace_spans(text, [(s.start, s.end, s.replacement) for s in substitutions])
-
-
-def replace_spans(text: str, replacements: list[tuple[int, int, str]]) -> str:
-    """Rebuild `text` with each (start, end) span replaced; offsets refer to the original text."""
-    parts, position = [], 0
-    for start, end, replacement in sorted(replacements):
-        parts += [text[position:start], replacement]
-        position = end
-    return "".join(parts) + text[position:]
 
 
 def spin_tagger(sentences: int | None = None):

@@ -78,15 +78,16 @@ def wordnet_relatives(observed: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=200_000)
 def _known(word: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    if not word.isalpha():
-        return features_from(word, ())
     table = word_table()
+    stop_words = english_stop_words() if table is None else table.stop_words
+    if not word.isalpha():
+        return features_from(word, (), stop_words)
     if table is None:
-        return features_from(word, word_lemma_facts(word))
+        return features_from(word, word_lemma_facts(word), stop_words)
     stored = table.features(word.lower())
     if stored is None:  # outside the table: no WordNet lemma
-        return features_from(word, ())
-    return stored[0] + (_stop_word(word),), stored[1]
+        return features_from(word, (), stop_words)
+    return stored[0] + (float(word.lower() in stop_words),), stored[1]
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -98,7 +99,7 @@ def _lemmas_of(word: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     return tuple((f.pos, f.lemma, f.relatives) for f in word_lemma_facts(word))
 
 
-def features_from(word: str, facts: list[LemmaFacts] | tuple[LemmaFacts, ...]) -> tuple[tuple[float, ...], ...]:
+def features_from(word: str, facts: tuple[LemmaFacts, ...], stop_words: frozenset[str]) -> tuple[tuple[float, ...], ...]:
     """(LEXICAL_FEATURES but the last, FREQUENCY_FEATURES) of a word whose WordNet lemmas are `facts`."""
     from wordfreq import zipf_frequency
 
@@ -108,7 +109,7 @@ def features_from(word: str, facts: list[LemmaFacts] | tuple[LemmaFacts, ...]) -
     best = max((f.best_synonym_count for f in facts), default=0)
     synonyms = frozenset().union(*(f.synonyms for f in facts))
     lexical = (float(bool(facts)), math.log1p(own), math.log1p(best), math.log1p(best) - math.log1p(own),
-               math.log1p(len(synonyms)), _stop_word(word))
+               math.log1p(len(synonyms)), float(lower in stop_words))
     lemma_zipf = max([own_zipf, *(f.lemma_zipf for f in facts)])
     synonym = max((f.synonym_zipf for f in facts), default=0.0)
     relative = max((f.relative_zipf for f in facts), default=0.0)
@@ -116,16 +117,18 @@ def features_from(word: str, facts: list[LemmaFacts] | tuple[LemmaFacts, ...]) -
     return lexical, (own_zipf, lemma_zipf, synonym, synonym - lemma_zipf, best_zipf, best_zipf - lemma_zipf)
 
 
-def _stop_word(word: str) -> float:
+def english_stop_words() -> frozenset[str]:
+    """The `stop_word` feature's list: scikit-learn's English stop words (stored in the table too,
+    so that `detect` need not import scikit-learn)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return float(word.lower() in ENGLISH_STOP_WORDS)
+    return ENGLISH_STOP_WORDS
 
 
 def word_lemma_facts(word: str) -> tuple[LemmaFacts, ...]:
     """The word's WordNet lemma (by `morphy`) for each part of speech that has one with senses."""
     from cohesive.lexicon import lexicon
-    from cohesive.paraphrase.spinner import CONTENT_POS
+    from cohesive.paraphrase.wordedit import CONTENT_POS
 
     lex, lower = lexicon(), word.lower()
     lemmas = ((pos, lex.lemmatise(lower, pos)) for pos in CONTENT_POS)
@@ -165,7 +168,7 @@ def lemma_facts(lemma: str, pos: str) -> LemmaFacts | None:
 def inflected_relatives(observed: str, lemmas: tuple[tuple[str, str, tuple[str, ...]], ...]) -> tuple[str, ...]:
     """The relatives of each (POS, lemma, relatives) of the observed word, inflected and cased like it,
     one word each, first occurrence kept."""
-    from cohesive.paraphrase.spinner import inflect_like, match_case
+    from cohesive.paraphrase.wordedit import inflect_like, match_case
 
     lower, out = observed.lower(), {}
     for pos, lemma, relatives in lemmas:
@@ -186,6 +189,7 @@ class WordTable:
         self.path = path
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         self._cache: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {}
+        self.stop_words = frozenset(row[0] for row in self._db.execute("SELECT word FROM stop_words"))
 
     def features(self, lower: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
         """(LEXICAL_FEATURES but the last two, FREQUENCY_FEATURES) of a form, None if it has no WordNet lemma."""
@@ -220,13 +224,14 @@ def word_table() -> WordTable | None:
 
 
 def table_path() -> Path:
-    """The table's file in the cache folder, named by what its contents depend on."""
-    from cohesive.lexicon.locate import cache_dir, locate_wordnet
+    """The table's file in the cache folder, named by what its contents depend on: the code
+    (TABLE_VERSION, MAX_HYPONYMS), the nltk (morphy), wordfreq and scikit-learn (stop words) versions
+    and an explicit `$WORDNET_DIR`. Every other source `locate_wordnet` accepts holds the same
+    WordNet 3.0 files; not locating it keeps NLTK out of `detect`."""
+    from cohesive.lexicon.locate import cache_dir
 
-    folder = locate_wordnet()
-    files = sorted(p for p in folder.iterdir() if p.name.startswith(("index.", "data.")) or p.suffix == ".exc")
-    stamp = [TABLE_VERSION, MAX_HYPONYMS, version("nltk"), version("wordfreq")]
-    stamp += [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    stamp = [TABLE_VERSION, MAX_HYPONYMS, *(version(p) for p in ("nltk", "wordfreq", "scikit-learn")),
+             os.environ.get("WORDNET_DIR")]
     return cache_dir() / "paraphrase" / f"word-table-{hashlib.sha256(repr(stamp).encode()).hexdigest()[:16]}.sqlite"
 
 
@@ -260,11 +265,14 @@ def build_table(path: Path, forms: list[str]) -> None:
         db.execute("CREATE TABLE forms (form TEXT PRIMARY KEY, " + ", ".join(f"f{i} REAL" for i in range(11))
                    + ", lemmas TEXT) WITHOUT ROWID")
         db.execute("CREATE TABLE lemmas (pos TEXT, lemma TEXT, relatives TEXT, PRIMARY KEY (pos, lemma)) WITHOUT ROWID")
+        db.execute("CREATE TABLE stop_words (word TEXT PRIMARY KEY) WITHOUT ROWID")
+        stop_words = english_stop_words()
+        db.executemany("INSERT INTO stop_words VALUES (?)", ((w,) for w in sorted(stop_words)))
         lemmas = {}
         for form in tqdm(forms, desc="word table (once per machine)", unit="form", mininterval=2, disable=None):
             facts = word_lemma_facts(form)
             if facts:
-                lexical, frequency = features_from(form, facts)
+                lexical, frequency = features_from(form, facts, stop_words)
                 db.execute("INSERT INTO forms VALUES (?" + ", ?" * 12 + ")",
                            (form, *lexical[:5], *frequency, " ".join(f"{f.pos}:{f.lemma}" for f in facts)))
                 lemmas.update({(f.pos, f.lemma): " ".join(f.relatives) for f in facts})
