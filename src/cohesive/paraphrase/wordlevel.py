@@ -258,7 +258,7 @@ class WordDetector:
         the swapped texts once, and read each swapped word's new score back by its character offset;
         with `alternatives_per_word` k > 1, the same for the relatives ranked 2nd to k-th (one more pass each),
         and each word keeps the alternative under which it reads most original."""
-        from cohesive.paraphrase.spinner import replace_spans
+        from cohesive.paraphrase.wordedit import replace_spans
 
         expecter = self._expecter_for()
         ranked = []
@@ -342,9 +342,9 @@ class WordDetector:
         else:
             order = [i for i in np.argsort(-scored.scores, kind="stable") if scored.scores[i] >= WORD_FLAG][:top]
         out = []
-        for i in order:
+        words = [scored.spans[i][0] for i in order]
+        for i, guesses in zip(order, expecter(words, scored.hidden[order], expected) if order else []):
             word, start, end = scored.spans[i]
-            guesses = expecter(word, scored.hidden[i], expected)
             out.append({"word": word, "start": start, "end": end, "score": round(float(scored.scores[i]), 4),
                         "expected": guesses})
             if self.counterfactual:
@@ -605,24 +605,29 @@ class _Expecter:
     """The words a detector expected in place of an observed word."""
 
     def __init__(self, tokenizer, network: _Network):
-        from cohesive.paraphrase.maskfill import word_tokens
+        from cohesive.paraphrase.wordedit import word_tokens
 
         self.tokenizer, self.network = tokenizer, network
         self._first_pieces: dict[str, int | None] = {}
         vocabulary = word_tokens(tokenizer)
         self.word_ids = np.array(sorted(i for i, w in vocabulary.items() if len(w) > 2))
 
-    def __call__(self, observed: str, state, count: int) -> list[str]:
+    def __call__(self, observed: list[str], states, count: int) -> list[list[str]]:
+        """For each observed word, its `count` WordNet relatives the correction head ranks first, then
+        the head's best whole word of the vocabulary that is neither the word nor one of them (one
+        decoder pass for all the words: per word, it was a tenth of `detect`'s time)."""
         import torch
 
         with torch.inference_mode():
-            logits = self.network.correction_logits(state.unsqueeze(0))[0].numpy()
-        relatives = self._scorable_relatives(observed)
-        ranked = sorted(relatives, key=lambda w: -logits[self._first_pieces[w]])[:count]
-        free = self.word_ids[np.argsort(-logits[self.word_ids])[:count + 1]]
-        free_words = [self.tokenizer.convert_ids_to_tokens(int(i)) for i in free]
-        best_free = next((w for w in free_words if w != observed.lower() and w not in ranked), None)
-        return ranked + ([best_free] if best_free else [])
+            logits = self.network.correction_logits(states).numpy()
+        out = []
+        for word, row in zip(observed, logits):
+            ranked = sorted(self._scorable_relatives(word), key=lambda w: -row[self._first_pieces[w]])[:count]
+            free = self.word_ids[np.argsort(-row[self.word_ids])[:count + 1]]
+            free_words = [self.tokenizer.convert_ids_to_tokens(int(i)) for i in free]
+            best_free = next((w for w in free_words if w != word.lower() and w not in ranked), None)
+            out.append(ranked + ([best_free] if best_free else []))
+        return out
 
     def ranked_relatives(self, observed: list[str], states, count: int) -> list[list[str]]:
         """For each observed word, its `count` WordNet relatives the correction head ranks first (fewer
