@@ -50,6 +50,13 @@ def test_unknowns_are_clear_errors(lex):
     assert key_pos("good%5:00:00:bad:00") == "a" and wordnet_pos("ADV") == "r"
 
 
+def test_tag_count_sums_the_sense_index(lex):
+    """From index.sense alone: the same total as the senses' own counts, across POS kept apart."""
+    assert lex.tag_count("dog", "NOUN") == sum(s.tag_count for s in lex.senses("dog", "NOUN")) > 0
+    assert lex.tag_count("Ice cream", "NOUN") == sum(s.tag_count for s in lex.senses("ice_cream", "NOUN"))
+    assert lex.tag_count("dog", "ADV") == 0 and lex.tag_count("qwertyuiop", "NOUN") == 0
+
+
 def test_explicit_folder_that_is_not_wordnet(tmp_path):
     with pytest.raises(WordNetMissingError, match="is not a WordNet 3.0 dict folder"):
         locate.locate_wordnet(tmp_path)

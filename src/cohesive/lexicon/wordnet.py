@@ -101,6 +101,11 @@ class Lexicon:
         """All senses of `lemma` with `pos`, in WordNet sense order (empty if WordNet lacks the lemma)."""
         return [self.sense(k) for k in self._by_lemma.get((normalise_lemma(lemma), wordnet_pos(pos)), [])]
 
+    def tag_count(self, lemma: str, pos: str) -> int:
+        """SemCor tags of `lemma` with `pos` over all its senses, from `index.sense` alone (no synset read)."""
+        keys = self._by_lemma.get((normalise_lemma(lemma), wordnet_pos(pos)), [])
+        return sum(self._index[key][2] for key in keys)
+
     def lemmas(self, pos: str) -> list[str]:
         """Every lemma with a sense of `pos`, sorted."""
         letter = wordnet_pos(pos)

@@ -152,7 +152,7 @@ def lemma_facts(lemma: str, pos: str) -> LemmaFacts | None:
         for name in synset.lemma_names():
             if name != lemma and name.isalpha():
                 synonyms.add(name)
-                best = max(best, sum(s.tag_count for s in lex.senses(name, pos)))
+                best = max(best, lex.tag_count(name, pos))
                 synonym_zipf = max(synonym_zipf, zipf_frequency(name, "en"))
         hyponyms = in_wordnet_order(synset.hyponyms())[:MAX_HYPONYMS]
         for other in [*synset.hypernyms(), *hyponyms]:
