@@ -4,7 +4,7 @@ The document is made of real paragraphs from the cross-domain corpus's test spli
 paraphrased, every domain), or of `--file`; it is written to a temporary file and scanned by
 `cohesive detect FILE --json` in a fresh process, exactly as a user runs it, so the time includes
 Python start-up, loading torch, the model and WordNet, and the evidence of every flagged paragraph.
-The machine's word table (`cohesive.paraphrase.wordfacts`, built once per machine, ~80 s) is made
+The machine's word table (`cohesive.paraphrase.wordfacts`, built once per machine, about a minute) is made
 first, untimed, as any earlier `detect` on the machine would have made it. The CLI runs `--repeats`
 times and the median is reported, with the range (shared machines are noisy); with `--baseline`, one
 more run reads WordNet word by word instead of the table (the path `detect` takes where the table
