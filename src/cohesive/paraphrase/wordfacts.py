@@ -214,6 +214,7 @@ def word_table() -> WordTable | None:
     the facts then come from WordNet word by word)."""
     path = table_path()
     if not path.is_file():
+        log.info("building the word table, once per machine (about a minute): %s", path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             build_table(path, candidate_forms())
