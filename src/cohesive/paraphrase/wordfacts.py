@@ -8,8 +8,9 @@ so they are computed once for every word form NLTK's morphology (`morphy`: one s
 exception list) can map to a WordNet lemma, about 224,000 forms, and stored in a SQLite table under
 the cache folder (`word_table`, about a minute, once per machine). A form outside the table has no
 WordNet lemma for any part of speech, so its statistics are those of an unknown word and need no
-WordNet at all. The table is keyed by TABLE_VERSION, the WordNet files and the nltk and wordfreq
-versions; where it cannot be written the same values are computed from WordNet directly.
+WordNet at all. The table is keyed by TABLE_VERSION, the nltk, wordfreq and scikit-learn versions
+and an explicit `$WORDNET_DIR` (`table_path`); where it cannot be written the same values are
+computed from WordNet directly.
 """
 
 from __future__ import annotations
@@ -154,12 +155,12 @@ def lemma_facts(lemma: str, pos: str) -> LemmaFacts | None:
                 synonyms.add(name)
                 best = max(best, lex.tag_count(name, pos))
                 synonym_zipf = max(synonym_zipf, zipf_frequency(name, "en"))
-        hyponyms = in_wordnet_order(synset.hyponyms())[:MAX_HYPONYMS]
-        for other in [*synset.hypernyms(), *hyponyms]:
+        hypernyms, hyponyms = synset.hypernyms(), in_wordnet_order(synset.hyponyms())[:MAX_HYPONYMS]
+        for other in [*hypernyms, *hyponyms]:
             for name in other.lemma_names():
                 if name.isalpha():
                     relative_zipf = max(relative_zipf, zipf_frequency(name, "en"))
-        for other in [synset, *in_wordnet_order(synset.hypernyms() + synset.similar_tos()), *hyponyms]:
+        for other in [synset, *in_wordnet_order(hypernyms + synset.similar_tos()), *hyponyms]:
             relatives.update(dict.fromkeys(n for n in other.lemma_names() if n.isalpha() and n.islower()))
     return LemmaFacts(pos, lemma, sum(s.tag_count for s in senses), frozenset(synonyms), best,
                       zipf_frequency(lemma.replace("_", " "), "en"), synonym_zipf, relative_zipf, tuple(relatives))
@@ -186,7 +187,6 @@ class WordTable:
     """The precomputed facts: per word form, its features and lemmas; per lemma, its relatives."""
 
     def __init__(self, path: Path):
-        self.path = path
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         self._cache: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {}
         self.stop_words = frozenset(row[0] for row in self._db.execute("SELECT word FROM stop_words"))
